@@ -1,0 +1,184 @@
+//! An slskd emulator: a real HTTP server speaking the slskd 0.26 REST API subset that
+//! Tributary's slskd plugin uses, with simulated peers, a simulated transfer lifecycle and
+//! fault injection. The demo and the tests run against it. It binds loopback only.
+//!
+//! Peers (see [`peers::default_peers`]) decide what happens to a download: `vinylhoarder` and
+//! `mp3_maven` deliver, `busy_bee` keeps you queued, `rejecter`, `sleepy`, `flaky`, `staller`,
+//! `ghost` and `liar` fail in slskd's ways. A query containing "unfindable" finds nothing.
+
+mod api;
+pub mod control;
+pub mod peers;
+mod wire;
+pub mod world;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use salvo::conn::tcp::TcpAcceptor;
+use salvo::prelude::*;
+use salvo::server::ServerHandle;
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
+
+pub use api::SLSKD_VERSION;
+pub use control::{Control, Fault};
+pub use peers::{Behaviour, Peer, Timings};
+use world::World;
+
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Must be a loopback address; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// `None` runs slskd with authentication disabled.
+    pub api_key: Option<String>,
+    pub peers: Vec<Peer>,
+    pub timings: Timings,
+    /// Speeds transfers up (and every wait down) by this factor.
+    pub speed_factor: f64,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: Some("emulator-api-key-0123456789".to_owned()),
+            peers: peers::default_peers(),
+            timings: Timings::default(),
+            speed_factor: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("the emulator binds loopback only; {0} is not a loopback address")]
+    NotLoopback(IpAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+struct Running {
+    handle: ServerHandle,
+    task: JoinHandle<()>,
+}
+
+struct Inner {
+    addr: SocketAddr,
+    control: Arc<Control>,
+    running: Mutex<Option<Running>>,
+}
+
+/// A running emulator. Dropping it stops nothing; call [`Emulator::shutdown`].
+#[derive(Clone)]
+pub struct Emulator {
+    inner: Arc<Inner>,
+}
+
+impl Emulator {
+    pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        if !config.bind.ip().is_loopback() {
+            return Err(EmulatorError::NotLoopback(config.bind.ip()));
+        }
+        let (outages, mut outage_requests) = mpsc::unbounded_channel();
+        let world = World::new(config.peers, config.timings, config.speed_factor);
+        let control = Arc::new(Control::new(config.api_key, world, outages));
+        let listener = bind(config.bind).await?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let inner = Arc::new(Inner {
+            addr,
+            control,
+            running: Mutex::new(None),
+        });
+        inner.serve(listener).await?;
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            while let Some(duration) = outage_requests.recv().await {
+                let Some(inner) = weak.upgrade() else { break };
+                // Let the control request that asked for it get its answer first.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                inner.stop().await;
+                tokio::time::sleep(duration).await;
+                if let Err(e) = inner.resume().await {
+                    tracing::error!("emulator could not come back: {e}");
+                }
+            }
+        });
+        tracing::info!("slskd emulator listening on http://{addr}");
+        Ok(Emulator { inner })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:5030`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.inner.addr)
+    }
+
+    pub fn control(&self) -> &Control {
+        &self.inner.control
+    }
+
+    /// Stops listening: connections are refused until [`Emulator::come_back`].
+    pub async fn go_down(&self) {
+        self.inner.stop().await;
+    }
+
+    /// Listens again on the same address.
+    pub async fn come_back(&self) -> Result<(), EmulatorError> {
+        self.inner.resume().await
+    }
+
+    pub async fn shutdown(self) {
+        self.inner.stop().await;
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, EmulatorError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| EmulatorError::Bind { addr, source })
+}
+
+impl Inner {
+    async fn serve(&self, listener: tokio::net::TcpListener) -> Result<(), EmulatorError> {
+        let acceptor = TcpAcceptor::try_from(listener).map_err(|source| EmulatorError::Bind {
+            addr: self.addr,
+            source,
+        })?;
+        let server = Server::new(acceptor);
+        let handle = server.handle();
+        let router = Router::with_path("{**rest}").goal(api::Api {
+            control: self.control.clone(),
+        });
+        let task = tokio::spawn(server.serve(router));
+        *self.running.lock().await = Some(Running { handle, task });
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        if let Some(running) = self.running.lock().await.take() {
+            running.handle.stop_forceful();
+            let _ = running.task.await;
+        }
+    }
+
+    async fn resume(&self) -> Result<(), EmulatorError> {
+        if self.running.lock().await.is_some() {
+            return Ok(());
+        }
+        let listener = bind(self.addr).await?;
+        self.serve(listener).await
+    }
+}

@@ -1,0 +1,116 @@
+//! The simulated Soulseek peers: who offers what, and how each one behaves once asked for a file.
+
+use std::time::Duration;
+
+/// What a peer does with a download request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Queues briefly, sends the whole file.
+    Normal,
+    /// Refuses: `Completed, Rejected` before any byte.
+    Reject,
+    /// Never answers the request: `Completed, TimedOut`.
+    TimeOut,
+    /// Drops the connection at 40%: `Completed, Errored`.
+    ErrorMidway,
+    /// Stops sending at 30% and stays `InProgress`.
+    Stall,
+    /// Keeps the file in its upload queue (`Queued, Remotely`) for an hour.
+    SlowQueue,
+    /// Is offline: the enqueue itself fails with slskd's 500.
+    Offline,
+    /// Has a file of another size than it advertised: `Completed, Aborted`.
+    SizeMismatch,
+}
+
+/// One simulated peer.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub username: String,
+    pub behaviour: Behaviour,
+    /// File extension offered; `flac` files come without `extension` (as slskd often sends).
+    pub extension: &'static str,
+    pub bit_rate: Option<u32>,
+    pub free_slot: bool,
+    pub queue_length: i64,
+    /// Advertised upload speed, bytes/s.
+    pub upload_speed: i64,
+    /// Real speed of a transfer from this peer, bytes/s (before the emulator's speed factor).
+    pub send_speed: f64,
+}
+
+impl Peer {
+    pub fn new(username: &str, behaviour: Behaviour, extension: &'static str) -> Peer {
+        Peer {
+            username: username.to_owned(),
+            behaviour,
+            extension,
+            bit_rate: if extension == "mp3" { Some(320) } else { None },
+            free_slot: true,
+            queue_length: 0,
+            upload_speed: 2_000_000,
+            send_speed: 1_500_000.0,
+        }
+    }
+}
+
+/// The default population: good peers first, then one of each failure.
+pub fn default_peers() -> Vec<Peer> {
+    let mut busy = Peer::new("busy_bee", Behaviour::SlowQueue, "flac");
+    busy.free_slot = false;
+    busy.queue_length = 42;
+    busy.upload_speed = 500_000;
+    let mut mp3 = Peer::new("mp3_maven", Behaviour::Normal, "mp3");
+    mp3.upload_speed = 1_000_000;
+    vec![
+        Peer::new("vinylhoarder", Behaviour::Normal, "flac"),
+        mp3,
+        busy,
+        Peer::new("rejecter", Behaviour::Reject, "flac"),
+        Peer::new("sleepy", Behaviour::TimeOut, "flac"),
+        Peer::new("flaky", Behaviour::ErrorMidway, "flac"),
+        Peer::new("staller", Behaviour::Stall, "flac"),
+        Peer::new("ghost", Behaviour::Offline, "flac"),
+        Peer::new("liar", Behaviour::SizeMismatch, "flac"),
+    ]
+}
+
+/// How long each step of a transfer takes, before the emulator's time factor.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    pub queued_locally: Duration,
+    pub requested: Duration,
+    pub queued_remotely: Duration,
+    pub initializing: Duration,
+    pub time_out_after: Duration,
+    pub slow_queue: Duration,
+    pub search: Duration,
+    /// After a search completes, its responses appear this much later (slskd's race).
+    pub search_responses_lag: Duration,
+    /// After a simulated restart, interrupted downloads are re-enqueued this much later.
+    pub restart_reenqueue: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            queued_locally: Duration::from_millis(200),
+            requested: Duration::from_millis(200),
+            queued_remotely: Duration::from_millis(300),
+            initializing: Duration::from_millis(200),
+            time_out_after: Duration::from_millis(1500),
+            slow_queue: Duration::from_secs(3600),
+            search: Duration::from_millis(800),
+            search_responses_lag: Duration::from_millis(300),
+            restart_reenqueue: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// Deterministic numbers from a text: same query, same results.
+pub fn stable_hash(text: &str) -> u64 {
+    // FNV-1a: tiny, stable across runs and platforms (std's hasher is randomly keyed).
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

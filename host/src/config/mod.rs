@@ -1,0 +1,281 @@
+//! The host's configuration: a TOML file, every key overridable from the environment.
+//!
+//! Environment keys are `TRIBUTARY_` + the TOML path with `__` between levels, e.g.
+//! `TRIBUTARY_SERVER__BIND=0.0.0.0:8765` or `TRIBUTARY_PROVIDERS__SLSKD__API_KEY=...`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    /// What the operator grants each plugin, keyed by plugin id.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderGrant>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_bind")]
+    pub bind: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: default_bind(),
+        }
+    }
+}
+
+fn default_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8765))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default = "default_storage_path")]
+    pub path: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            path: default_storage_path(),
+        }
+    }
+}
+
+fn default_storage_path() -> PathBuf {
+    PathBuf::from("./data/tributary.redb")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// `<dir>/<id>/plugin.toml` plus the `.wasm` it names.
+    #[serde(default = "default_plugins_dir")]
+    pub dir: PathBuf,
+    /// Where compiled plugins are cached; by default `plugin-cache/` beside the database.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_plugins_dir(),
+            cache_dir: None,
+        }
+    }
+}
+
+fn default_plugins_dir() -> PathBuf {
+    PathBuf::from("./plugins")
+}
+
+/// A plugin's grant: sandbox settings and the plugin's own config values, in one section.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProviderGrant {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Origins (`scheme://host:port`) this plugin may call; intersected with what it declares.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Hard deadline of one plugin call.
+    #[serde(default)]
+    pub call_timeout_ms: Option<u64>,
+    /// Cap on the plugin's linear memory.
+    #[serde(default)]
+    pub memory_limit_mb: Option<u64>,
+    /// Timeout of one outbound HTTP request.
+    #[serde(default)]
+    pub http_timeout_ms: Option<u64>,
+    /// Cap on one HTTP response body.
+    #[serde(default)]
+    pub max_response_bytes: Option<u64>,
+    /// Every other key is a config value for the plugin (`url`, `api_key`, ...).
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, SettingValue>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A plugin config value as written in TOML or the environment; plugins receive it as text.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl SettingValue {
+    pub fn as_text(&self) -> String {
+        match self {
+            SettingValue::Text(s) => s.clone(),
+            SettingValue::Integer(i) => i.to_string(),
+            SettingValue::Float(f) => f.to_string(),
+            SettingValue::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// The sandbox limits one plugin runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxLimits {
+    pub call_timeout: Duration,
+    pub memory_bytes: usize,
+    pub http_timeout: Duration,
+    pub max_response_bytes: u64,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(10),
+            memory_bytes: 64 * 1024 * 1024,
+            http_timeout: Duration::from_secs(10),
+            max_response_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+impl ProviderGrant {
+    pub fn limits(&self) -> SandboxLimits {
+        let d = SandboxLimits::default();
+        SandboxLimits {
+            call_timeout: self
+                .call_timeout_ms
+                .map_or(d.call_timeout, Duration::from_millis),
+            memory_bytes: self.memory_limit_mb.map_or(d.memory_bytes, |mb| {
+                usize::try_from(mb * 1024 * 1024).unwrap_or(usize::MAX)
+            }),
+            http_timeout: self
+                .http_timeout_ms
+                .map_or(d.http_timeout, Duration::from_millis),
+            max_response_bytes: self.max_response_bytes.unwrap_or(d.max_response_bytes),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (when given) and then the `TRIBUTARY_*` environment over it.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::Missing(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        Self::extract(figment.merge(Env::prefixed("TRIBUTARY_").split("__")))
+    }
+
+    /// Parses a TOML document (no environment): for tests and generated configs.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Self::extract(Figment::new().merge(Toml::string(text)))
+    }
+
+    fn extract(figment: Figment) -> Result<Config, ConfigError> {
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// Where compiled plugins are cached.
+    pub fn plugin_cache_dir(&self) -> PathBuf {
+        self.plugins.cache_dir.clone().unwrap_or_else(|| {
+            self.storage
+                .path
+                .parent()
+                .map_or_else(|| PathBuf::from("plugin-cache"), |p| p.join("plugin-cache"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_operator_contract() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.server.bind.to_string(), "127.0.0.1:8765");
+        assert_eq!(c.storage.path, PathBuf::from("./data/tributary.redb"));
+        assert_eq!(c.plugins.dir, PathBuf::from("./plugins"));
+        assert_eq!(c.plugin_cache_dir(), PathBuf::from("./data/plugin-cache"));
+    }
+
+    #[test]
+    fn provider_sections_split_sandbox_settings_from_plugin_values() {
+        let c = Config::from_toml(
+            r#"
+            [providers.slskd]
+            url = "http://127.0.0.1:5030"
+            api_key = "secret"
+            allowed_hosts = ["http://127.0.0.1:5030"]
+            call_timeout_ms = 2500
+            retries = 3
+            "#,
+        )
+        .unwrap();
+        let g = &c.providers["slskd"];
+        assert!(g.enabled);
+        assert_eq!(g.allowed_hosts, vec!["http://127.0.0.1:5030"]);
+        assert_eq!(g.limits().call_timeout, Duration::from_millis(2500));
+        assert_eq!(g.limits().memory_bytes, 64 * 1024 * 1024);
+        assert_eq!(g.settings["url"].as_text(), "http://127.0.0.1:5030");
+        assert_eq!(g.settings["retries"].as_text(), "3");
+        assert!(!g.settings.contains_key("allowed_hosts"));
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_refused() {
+        let err = Config::from_toml("[sever]\nbind = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("sever"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "[server]\nbind = \"127.0.0.1:1\"\n").unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TRIBUTARY_SERVER__BIND", "127.0.0.1:9999");
+            jail.set_env("TRIBUTARY_PROVIDERS__SLSKD__API_KEY", "from-env");
+            let c = Config::load(Some(&path)).unwrap();
+            assert_eq!(c.server.bind.to_string(), "127.0.0.1:9999");
+            assert_eq!(
+                c.providers["slskd"].settings["api_key"].as_text(),
+                "from-env"
+            );
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,7 @@
+//! The download engine: plain Rust, no HTTP and no wasmtime.
+//!
+//! So far it holds the provider boundary and the ranking of search candidates; the queue,
+//! state machine, dispatcher and reconciler build on them.
+
+pub mod provider;
+pub mod ranking;

@@ -1,0 +1,81 @@
+//! `tributary plugins check <dir>`: load plugins the way the server would, and report.
+
+use std::path::Path;
+
+use anyhow::bail;
+
+use super::manifest::MANIFEST_FILE;
+use super::runtime::PluginRuntime;
+use crate::config::{Config, ProviderGrant};
+use crate::engine::provider::Provider;
+
+/// Checks one plugin folder, or every plugin in a plugins directory. Fails when any plugin
+/// would be refused.
+pub async fn run(dir: &Path, config: &Config) -> anyhow::Result<()> {
+    let cache = tempfile_dir()?;
+    let runtime = PluginRuntime::new(cache.path())?;
+    let (single, scan_dir) = if dir.join(MANIFEST_FILE).is_file() {
+        (true, dir.parent().unwrap_or(Path::new(".")).to_path_buf())
+    } else {
+        (false, dir.to_path_buf())
+    };
+    let mut refused = 0;
+    if single {
+        let id = dir
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let grant = config
+            .providers
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(ProviderGrant::default);
+        match runtime.load(dir, &grant).await {
+            Ok((p, stats)) => println!(
+                "ok   {} — {} {} ({} KB, {:?})",
+                dir.display(),
+                p.descriptor().display_name,
+                p.descriptor().version,
+                stats.wasm_bytes / 1024,
+                p.descriptor().capabilities
+            ),
+            Err(e) => {
+                refused += 1;
+                println!("FAIL {}: {e}", dir.display());
+            }
+        }
+    } else {
+        let report = runtime.load_dir(&scan_dir, &config.providers).await;
+        for (p, stats) in &report.loaded {
+            println!(
+                "ok   {} — {} {} ({} KB)",
+                p.descriptor().id,
+                p.descriptor().display_name,
+                p.descriptor().version,
+                stats.wasm_bytes / 1024
+            );
+        }
+        for id in &report.disabled {
+            println!("off  {id} (disabled in the config)");
+        }
+        for (path, e) in &report.refused {
+            refused += 1;
+            println!("FAIL {}: {e}", path.display());
+        }
+        if report.loaded.is_empty() && report.refused.is_empty() {
+            println!(
+                "no plugin folders (with {MANIFEST_FILE}) in {}",
+                scan_dir.display()
+            );
+        }
+    }
+    if refused > 0 {
+        bail!("{refused} plugin(s) would be refused");
+    }
+    Ok(())
+}
+
+/// A throw-away compile cache, so checking never writes beside the operator's data.
+fn tempfile_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("tributary-check").tempdir()
+}

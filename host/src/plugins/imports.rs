@@ -1,0 +1,205 @@
+//! The host imports a plugin may call: `http`, `config`, `log`, `clock`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+
+use super::bindings::latest::tributary::provider::{clock, config, http, log, types};
+use super::sandbox::CallState;
+
+/// Longest log line a plugin may write; the rest is cut.
+const MAX_LOG_LINE: usize = 4096;
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+
+impl types::Host for CallState {}
+
+impl http::Host for CallState {
+    async fn send(
+        &mut self,
+        req: http::Request,
+    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        let ctx = self.context.clone();
+        let url = match ctx.egress.check(&req.url) {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::warn!(plugin = %ctx.id, "refused outbound request: {e}");
+                return Ok(Err(http::HttpError::Denied(e.to_string())));
+            }
+        };
+        if !METHODS.contains(&req.method.as_str()) {
+            return Ok(Err(http::HttpError::InvalidRequest(format!(
+                "method {:?} is not allowed",
+                req.method
+            ))));
+        }
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|e| wasmtime::Error::msg(format!("method checked above: {e}")))?;
+        // Never wait past the call's own deadline, nor past the operator's HTTP timeout.
+        let asked = req
+            .timeout_ms
+            .map_or(Duration::MAX, |ms| Duration::from_millis(u64::from(ms)));
+        let timeout = asked.min(ctx.limits.http_timeout).min(self.remaining());
+        if timeout.is_zero() {
+            return Ok(Err(http::HttpError::TimedOut(
+                "the call's deadline has passed".into(),
+            )));
+        }
+        let mut builder = ctx.http.request(method, url).timeout(timeout);
+        for (name, value) in &req.headers {
+            let name = match reqwest::header::HeaderName::from_bytes(name.as_bytes()) {
+                Ok(n) if n != reqwest::header::HOST => n,
+                _ => {
+                    return Ok(Err(http::HttpError::InvalidRequest(format!(
+                        "header name {name:?} is not allowed"
+                    ))));
+                }
+            };
+            let Ok(value) = reqwest::header::HeaderValue::from_str(value) else {
+                return Ok(Err(http::HttpError::InvalidRequest(format!(
+                    "header {name} has an invalid value"
+                ))));
+            };
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = req.body {
+            builder = builder.body(body);
+        }
+        let Ok(_slot) = ctx.http_slots.acquire().await else {
+            return Ok(Err(http::HttpError::Unreachable(
+                "the plugin is shutting down".into(),
+            )));
+        };
+        let response = match tokio::time::timeout(timeout, builder.send()).await {
+            Err(_) => {
+                return Ok(Err(http::HttpError::TimedOut(format!(
+                    "no answer within {timeout:?}"
+                ))));
+            }
+            Ok(Err(e)) => return Ok(Err(classify_reqwest(&e))),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let cap = ctx.limits.max_response_bytes;
+        if response.content_length().is_some_and(|len| len > cap) {
+            return Ok(Err(http::HttpError::TooLarge(cap)));
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        let read = tokio::time::timeout(self.remaining(), async {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| classify_reqwest(&e))?;
+                if body.len() as u64 + chunk.len() as u64 > cap {
+                    return Err(http::HttpError::TooLarge(cap));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(())
+        })
+        .await;
+        match read {
+            Err(_) => Ok(Err(http::HttpError::TimedOut(
+                "the response body did not arrive in time".into(),
+            ))),
+            Ok(Err(e)) => Ok(Err(e)),
+            Ok(Ok(())) => Ok(Ok(http::Response {
+                status,
+                headers,
+                body,
+            })),
+        }
+    }
+}
+
+fn classify_reqwest(e: &reqwest::Error) -> http::HttpError {
+    let text = error_chain(e);
+    if e.is_timeout() {
+        http::HttpError::TimedOut(text)
+    } else if e.is_builder() {
+        http::HttpError::InvalidRequest(text)
+    } else {
+        http::HttpError::Unreachable(text)
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl config::Host for CallState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.context.config.get(&key).cloned())
+    }
+}
+
+impl log::Host for CallState {
+    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let line = sanitize_log_line(&message, &self.context.secrets);
+        let plugin = self.context.id.as_str();
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, "{line}"),
+            log::Level::Debug => tracing::debug!(plugin, "{line}"),
+            log::Level::Info => tracing::info!(plugin, "{line}"),
+            log::Level::Warn => tracing::warn!(plugin, "{line}"),
+            log::Level::Error => tracing::error!(plugin, "{line}"),
+        }
+        Ok(())
+    }
+}
+
+impl clock::Host for CallState {
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// One printable line: secrets redacted, control characters escaped, length capped.
+pub fn sanitize_log_line(message: &str, secrets: &[String]) -> String {
+    let mut text = message.to_owned();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        text = text.replace(secret.as_str(), "[redacted]");
+    }
+    let mut line = String::with_capacity(text.len().min(MAX_LOG_LINE));
+    for c in text.chars() {
+        if line.len() >= MAX_LOG_LINE {
+            line.push('…');
+            break;
+        }
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_are_redacted_escaped_and_capped() {
+        let secrets = vec!["hunter2".to_owned(), String::new()];
+        assert_eq!(
+            sanitize_log_line("key=hunter2\nnext", &secrets),
+            "key=[redacted]\\nnext"
+        );
+        let long = "x".repeat(10_000);
+        assert!(sanitize_log_line(&long, &secrets).chars().count() <= MAX_LOG_LINE + 1);
+    }
+}

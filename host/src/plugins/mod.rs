@@ -1,0 +1,17 @@
+//! Provider plugins: WebAssembly components loaded through wasmtime. The only module that
+//! touches wasmtime; what leaves it is an engine [`crate::engine::provider::Provider`].
+
+mod bindings;
+pub mod check;
+pub mod compile_cache;
+mod convert;
+pub mod egress;
+mod imports;
+pub mod manifest;
+mod runtime;
+mod sandbox;
+mod wasm_provider;
+
+pub use bindings::SUPPORTED_API_VERSIONS;
+pub use runtime::{LoadError, LoadReport, LoadStats, PluginRuntime, RuntimeError};
+pub use wasm_provider::WasmProvider;

@@ -1,0 +1,221 @@
+//! A loaded plugin as an engine [`Provider`]: every call gets a fresh instance in a fresh
+//! store, so a trap or a timeout never leaves a broken instance behind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use wasmtime::Store;
+
+use super::bindings::latest::{Provider as Bindings, ProviderPre};
+use super::sandbox::{CallState, PluginContext, new_store};
+use crate::engine::provider::{
+    Health, Provider, ProviderDescriptor, ProviderError, SearchProgress, Source, TrackQuery,
+    Transfer, TrapKind,
+};
+
+/// Slack on top of the call deadline for the outer timeout, which only fires when the guest is
+/// stuck in a host import (the epoch deadline cannot interrupt host code).
+const OUTER_TIMEOUT_SLACK: Duration = Duration::from_millis(250);
+
+pub struct WasmProvider {
+    descriptor: ProviderDescriptor,
+    pre: ProviderPre<CallState>,
+    context: Arc<PluginContext>,
+}
+
+impl std::fmt::Debug for WasmProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmProvider")
+            .field("descriptor", &self.descriptor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasmProvider {
+    pub(super) fn new(
+        descriptor: ProviderDescriptor,
+        pre: ProviderPre<CallState>,
+        context: Arc<PluginContext>,
+    ) -> Self {
+        Self {
+            descriptor,
+            pre,
+            context,
+        }
+    }
+
+    pub(super) fn set_capabilities(&mut self, capabilities: crate::engine::provider::Capabilities) {
+        self.descriptor.capabilities = capabilities;
+    }
+
+    /// A fresh store and instance for one call.
+    async fn begin(&self) -> Result<(Store<CallState>, Bindings), ProviderError> {
+        let mut store = new_store(self.pre.engine(), self.context.clone());
+        let instantiated = self.pre.instantiate_async(&mut store).await;
+        match instantiated {
+            Ok(bindings) => Ok((store, bindings)),
+            Err(e) => Err(self.classify(&store, "instantiate", &e)),
+        }
+    }
+
+    fn classify(
+        &self,
+        store: &Store<CallState>,
+        op: &str,
+        error: &wasmtime::Error,
+    ) -> ProviderError {
+        let stderr = String::from_utf8_lossy(&store.data().stderr.contents())
+            .trim()
+            .to_owned();
+        let chain = format!("{error:#}");
+        let kind = match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => TrapKind::Deadline,
+            _ if chain.contains("forcing trap when growing memory")
+                || stderr.contains("memory allocation of") =>
+            {
+                TrapKind::MemoryLimit
+            }
+            _ => TrapKind::Crash,
+        };
+        let detail = match stderr
+            .lines()
+            .find(|l| l.contains("panicked at"))
+            .or(stderr.lines().last())
+        {
+            Some(line) => {
+                format!(
+                    "{op}: {}; plugin said: {}",
+                    first_line(&chain),
+                    super::imports::sanitize_log_line(line, &self.context.secrets)
+                )
+            }
+            None => format!("{op}: {}", first_line(&chain)),
+        };
+        tracing::warn!(plugin = %self.descriptor.id, kind = %kind, "plugin trapped: {detail}");
+        if !stderr.is_empty() {
+            tracing::debug!(plugin = %self.descriptor.id, "plugin stderr: {}", super::imports::sanitize_log_line(&stderr, &self.context.secrets));
+        }
+        ProviderError::Trapped {
+            kind,
+            message: detail,
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// Calls one export: fresh instance, deadline, typed errors.
+macro_rules! call_export {
+    ($self:ident, $op:literal, |$b:ident, $s:ident| $call:expr) => {{
+        let (mut store, $b) = $self.begin().await?;
+        let result = {
+            let $s = &mut store;
+            let fut = $call;
+            // The call borrows the store mutably; classification reads its stderr afterwards.
+            let limit = $self.context.limits.call_timeout + OUTER_TIMEOUT_SLACK;
+            tokio::time::timeout(limit, fut).await
+        };
+        $self.conclude(&store, $op, result)
+    }};
+}
+
+impl WasmProvider {
+    fn conclude<R>(
+        &self,
+        store: &Store<CallState>,
+        op: &'static str,
+        result: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<R, ProviderError> {
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.classify(store, op, &e)),
+            Err(_) => {
+                let message = format!(
+                    "{op} did not return within {:?}",
+                    self.context.limits.call_timeout
+                );
+                tracing::warn!(plugin = %self.descriptor.id, "{message}");
+                Err(ProviderError::Trapped {
+                    kind: TrapKind::Deadline,
+                    message,
+                })
+            }
+        }
+    }
+
+    /// Asks the plugin who it is (used once at load).
+    pub(super) async fn info(
+        &self,
+    ) -> Result<super::bindings::latest::tributary::provider::types::PluginInfo, ProviderError>
+    {
+        call_export!(self, "info", |b, s| b.call_info(s))
+    }
+}
+
+#[async_trait]
+impl Provider for WasmProvider {
+    fn descriptor(&self) -> &ProviderDescriptor {
+        &self.descriptor
+    }
+
+    async fn ping(&self) -> Result<Health, ProviderError> {
+        Ok(call_export!(self, "ping", |b, s| b.call_ping(s))?
+            .map_err(ProviderError::from)?
+            .into())
+    }
+
+    async fn start_search(&self, query: &TrackQuery) -> Result<String, ProviderError> {
+        let query = query.into();
+        Ok(
+            call_export!(self, "start-search", |b, s| b.call_start_search(s, &query))?
+                .map_err(ProviderError::from)?,
+        )
+    }
+
+    async fn poll_search(&self, search_id: &str) -> Result<SearchProgress, ProviderError> {
+        Ok(
+            call_export!(self, "poll-search", |b, s| b.call_poll_search(s, search_id))?
+                .map_err(ProviderError::from)?
+                .into(),
+        )
+    }
+
+    async fn enqueue(&self, source: &Source) -> Result<String, ProviderError> {
+        let source = source.into();
+        Ok(
+            call_export!(self, "enqueue", |b, s| b.call_enqueue(s, &source))?
+                .map_err(ProviderError::from)?,
+        )
+    }
+
+    async fn list_transfers(&self) -> Result<Vec<Transfer>, ProviderError> {
+        let transfers = call_export!(self, "list-transfers", |b, s| b.call_list_transfers(s))?
+            .map_err(ProviderError::from)?;
+        Ok(transfers.into_iter().map(Into::into).collect())
+    }
+
+    async fn cancel(
+        &self,
+        external_id: &str,
+        peer: &str,
+        remove: bool,
+    ) -> Result<(), ProviderError> {
+        Ok(call_export!(self, "cancel", |b, s| b.call_cancel(
+            s,
+            external_id,
+            peer,
+            remove
+        ))?
+        .map_err(ProviderError::from)?)
+    }
+
+    async fn clear_finished(&self) -> Result<(), ProviderError> {
+        Ok(
+            call_export!(self, "clear-finished", |b, s| b.call_clear_finished(s))?
+                .map_err(ProviderError::from)?,
+        )
+    }
+}

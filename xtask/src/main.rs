@@ -1,0 +1,140 @@
+//! `cargo xtask <command>`: the project's commands, so a fresh machine with only the Rust
+//! toolchain can run the demo and the tests.
+//!
+//! - `build-plugins`: builds every plugin for wasm32-wasip2 (adding the target if missing) and
+//!   puts each `.wasm` beside its `plugin.toml`.
+//! - `demo`: builds the plugins, then runs `tributary demo` against the built-in slskd emulator.
+//! - `test`: builds the plugins, then runs every test (host, emulator, plugins, end to end).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Tributary project commands")]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build every plugin for wasm32-wasip2 and place it beside its plugin.toml.
+    BuildPlugins,
+    /// Build the plugins and run the demo against the built-in slskd emulator.
+    Demo {
+        /// Extra arguments for `tributary demo`.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Build the plugins and run every test.
+    Test,
+}
+
+/// (cargo package, plugin folder, wasm file name in the folder)
+const PLUGINS: &[(&str, &str, &str)] = &[
+    ("tributary-plugin-slskd", "plugins/slskd", "slskd.wasm"),
+    (
+        "tributary-test-plugin-hostile",
+        "tests/plugins/hostile",
+        "hostile.wasm",
+    ),
+    (
+        "tributary-test-plugin-future-wit",
+        "tests/plugins/future-wit",
+        "future_wit.wasm",
+    ),
+];
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let root = workspace_root();
+    match args.command {
+        Cmd::BuildPlugins => build_plugins(&root),
+        Cmd::Demo { args } => {
+            build_plugins(&root)?;
+            let mut cmd = cargo(&root);
+            cmd.args(["run", "--package", "tributary", "--", "demo"])
+                .args(args);
+            run(cmd)
+        }
+        Cmd::Test => {
+            build_plugins(&root)?;
+            let mut unit = cargo(&root);
+            unit.args([
+                "test",
+                "--workspace",
+                "--exclude",
+                "tributary-test-plugin-hostile",
+            ])
+            .args(["--exclude", "tributary-test-plugin-future-wit"]);
+            run(unit)
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root);
+    cmd
+}
+
+fn run(mut cmd: Command) -> anyhow::Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup (the plugins need the wasm32-wasip2 target)")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", WASM_TARGET]);
+    run(add)
+}
+
+fn build_plugins(root: &Path) -> anyhow::Result<()> {
+    ensure_wasm_target()?;
+    let mut build = cargo(root);
+    build.args(["build", "--release", "--target", WASM_TARGET]);
+    for (package, _, _) in PLUGINS {
+        build.args(["--package", package]);
+    }
+    run(build)?;
+    let target_dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    for (package, folder, wasm) in PLUGINS {
+        let built = target_dir
+            .join(WASM_TARGET)
+            .join("release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        let placed = root.join(folder).join(wasm);
+        std::fs::copy(&built, &placed)
+            .with_context(|| format!("copying {} to {}", built.display(), placed.display()))?;
+        let size = std::fs::metadata(&placed).map(|m| m.len()).unwrap_or(0);
+        eprintln!("xtask: {} ({} KB)", placed.display(), size / 1024);
+    }
+    Ok(())
+}
