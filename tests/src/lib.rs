@@ -1,1 +1,162 @@
+//! Shared set-up for the end-to-end tests: real plugins built by `cargo xtask build-plugins`,
+//! copied into a temporary plugins directory, loaded by the real runtime, talking to a real
+//! emulator on loopback.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slskd_emulator::{Emulator, EmulatorConfig};
+use tributary::config::{ProviderGrant, SettingValue};
+use tributary::engine::provider::{Provider, Source, Transfer};
+use tributary::plugins::{PluginRuntime, WasmProvider};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A built plugin folder in the repository, e.g. `plugins/slskd`.
+pub fn plugin_source(folder: &str) -> PathBuf {
+    let dir = repo_root().join(folder);
+    let has_wasm = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+        })
+        .unwrap_or(false);
+    assert!(
+        has_wasm,
+        "{} has no built .wasm: run `cargo xtask build-plugins` (or `cargo xtask test`)",
+        dir.display()
+    );
+    dir
+}
+
+/// A temporary plugins directory holding copies of repository plugin folders.
+pub struct PluginsDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl PluginsDir {
+    pub fn with(folders: &[&str]) -> PluginsDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for folder in folders {
+            let source = plugin_source(folder);
+            let name = source.file_name().expect("folder name");
+            let target = dir.path().join(name);
+            std::fs::create_dir_all(&target).expect("plugin folder");
+            for entry in std::fs::read_dir(&source)
+                .expect("read plugin folder")
+                .filter_map(Result::ok)
+            {
+                let path = entry.path();
+                let keep = path.extension().is_some_and(|x| x == "wasm")
+                    || path.file_name().is_some_and(|n| n == "plugin.toml");
+                if keep {
+                    std::fs::copy(&path, target.join(entry.file_name())).expect("copy plugin file");
+                }
+            }
+        }
+        PluginsDir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn folder(&self, id: &str) -> PathBuf {
+        self.dir.path().join(id)
+    }
+}
+
+/// A compile cache shared by the test processes, so each test does not recompile the plugins.
+pub fn shared_cache_dir() -> PathBuf {
+    repo_root().join("target").join("test-plugin-cache")
+}
+
+pub fn runtime() -> PluginRuntime {
+    PluginRuntime::new(shared_cache_dir()).expect("plugin runtime")
+}
+
+/// The grant an operator would write for the slskd plugin against `emulator`.
+pub fn slskd_grant(emulator: &Emulator, api_key: Option<&str>) -> ProviderGrant {
+    let mut settings = BTreeMap::new();
+    settings.insert("url".to_owned(), SettingValue::Text(emulator.url()));
+    if let Some(key) = api_key {
+        settings.insert("api_key".to_owned(), SettingValue::Text(key.to_owned()));
+    }
+    ProviderGrant {
+        enabled: true,
+        allowed_hosts: vec![emulator.url()],
+        settings,
+        ..ProviderGrant::default()
+    }
+}
+
+pub fn emulator_key() -> String {
+    EmulatorConfig::default()
+        .api_key
+        .expect("the default emulator has a key")
+}
+
+/// An emulator sped up for tests.
+pub async fn fast_emulator() -> Emulator {
+    Emulator::start(EmulatorConfig {
+        speed_factor: 8.0,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator")
+}
+
+/// The slskd plugin loaded against `emulator` with the right key.
+pub async fn slskd_against(emulator: &Emulator) -> (PluginsDir, Arc<WasmProvider>) {
+    let plugins = PluginsDir::with(&["plugins/slskd"]);
+    let grant = slskd_grant(emulator, Some(&emulator_key()));
+    let (provider, _) = runtime()
+        .load(&plugins.folder("slskd"), &grant)
+        .await
+        .expect("slskd plugin loads");
+    (plugins, provider)
+}
+
+/// Polls the provider's transfers until `done` holds for the one matching `source`, or panics
+/// after `timeout`.
+pub async fn wait_for_transfer(
+    provider: &dyn Provider,
+    source: &Source,
+    timeout: Duration,
+    done: impl Fn(&Transfer) -> bool,
+) -> Transfer {
+    let started = Instant::now();
+    let mut last = None;
+    while started.elapsed() < timeout {
+        let transfers = provider.list_transfers().await.expect("list transfers");
+        if let Some(t) = transfers
+            .iter()
+            .find(|t| t.peer == source.peer && t.filename == source.filename && done(t))
+        {
+            return t.clone();
+        }
+        last = Some(transfers);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "transfer {source:?} did not reach the expected state in {timeout:?}; last seen: {last:?}"
+    );
+}
+
+/// A source from one of the emulator's peers.
+pub fn source_from(peer: &str, title: &str) -> Source {
+    Source {
+        peer: peer.to_owned(),
+        filename: format!("@@test\\Music\\{title}\\01 - {title}.flac"),
+        size: 3_000_000,
+    }
+}

@@ -4,7 +4,8 @@
 //! - `build-plugins`: builds every plugin for wasm32-wasip2 (adding the target if missing) and
 //!   puts each `.wasm` beside its `plugin.toml`.
 //! - `demo`: builds the plugins, then runs `tributary demo` against the built-in slskd emulator.
-//! - `test`: builds the plugins, then runs every test (host, emulator, plugins, end to end).
+//! - `test`: builds the plugins, checks formatting and clippy, then runs every test (host,
+//!   emulator, plugins, end to end).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Test => {
             build_plugins(&root)?;
+            lint(&root)?;
             let mut unit = cargo(&root);
             unit.args([
                 "test",
@@ -75,6 +77,23 @@ fn main() -> anyhow::Result<()> {
             run(unit)
         }
     }
+}
+
+/// Formatting and clippy, native and wasm: a lint failure fails the test command.
+fn lint(root: &Path) -> anyhow::Result<()> {
+    let mut fmt = cargo(root);
+    fmt.args(["fmt", "--all", "--check"]);
+    run(fmt)?;
+    let mut native = cargo(root);
+    native.args(["clippy", "--all-targets", "--", "-D", "warnings"]);
+    run(native)?;
+    let mut wasm = cargo(root);
+    wasm.args(["clippy", "--release", "--target", WASM_TARGET]);
+    for (package, _, _) in PLUGINS {
+        wasm.args(["--package", package]);
+    }
+    wasm.args(["--", "-D", "warnings"]);
+    run(wasm)
 }
 
 fn workspace_root() -> PathBuf {

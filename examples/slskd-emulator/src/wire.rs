@@ -117,9 +117,12 @@ pub fn transfer(t: &SimTransfer, requested_at_with_zone: bool) -> Value {
     Value::Object(m)
 }
 
+/// One directory's files, in insertion order.
+type Directory = (String, Vec<Value>);
+
 /// `GET /transfers/downloads`: grouped by user, then by directory, in insertion order.
 pub fn grouped<'a>(transfers: impl Iterator<Item = &'a SimTransfer>) -> Vec<Value> {
-    let mut users: Vec<(String, Vec<(String, Vec<Value>)>)> = Vec::new();
+    let mut users: Vec<(String, Vec<Directory>)> = Vec::new();
     for t in transfers {
         let separator = if t.filename.contains('/') { '/' } else { '\\' };
         let directory = t
@@ -145,7 +148,7 @@ pub fn grouped<'a>(transfers: impl Iterator<Item = &'a SimTransfer>) -> Vec<Valu
         .collect()
 }
 
-pub fn user_response(username: &str, dirs: Vec<(String, Vec<Value>)>) -> Value {
+pub fn user_response(username: &str, dirs: Vec<Directory>) -> Value {
     let directories: Vec<Value> = dirs
         .into_iter()
         .map(|(directory, files)| json!({"directory": directory, "fileCount": files.len(), "files": files}))

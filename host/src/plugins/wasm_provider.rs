@@ -78,19 +78,16 @@ impl WasmProvider {
             }
             _ => TrapKind::Crash,
         };
-        let detail = match stderr
-            .lines()
-            .find(|l| l.contains("panicked at"))
-            .or(stderr.lines().last())
-        {
-            Some(line) => {
-                format!(
-                    "{op}: {}; plugin said: {}",
-                    first_line(&chain),
-                    super::imports::sanitize_log_line(line, &self.context.secrets)
-                )
-            }
-            None => format!("{op}: {}", first_line(&chain)),
+        // The root cause is the trap itself ("wasm `unreachable` instruction executed"); the
+        // outer layers only hold a wasm backtrace.
+        let cause = error.root_cause().to_string();
+        let detail = match guest_message(&stderr) {
+            Some(said) => format!(
+                "{op}: {}; plugin said: {}",
+                first_line(&cause),
+                super::imports::sanitize_log_line(&said, &self.context.secrets)
+            ),
+            None => format!("{op}: {}", first_line(&cause)),
         };
         tracing::warn!(plugin = %self.descriptor.id, kind = %kind, "plugin trapped: {detail}");
         if !stderr.is_empty() {
@@ -100,6 +97,27 @@ impl WasmProvider {
             kind,
             message: detail,
         }
+    }
+}
+
+/// What a Rust guest printed when it died: its panic line and the message after it (std puts
+/// the message on the next line), or else the last line it wrote.
+fn guest_message(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match lines.iter().position(|l| l.contains("panicked at")) {
+        Some(i) => Some(
+            lines[i..]
+                .iter()
+                .take(2)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        None => lines.last().map(|l| (*l).to_owned()),
     }
 }
 

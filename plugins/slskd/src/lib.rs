@@ -10,6 +10,8 @@ mod states;
 mod timefmt;
 mod transfers;
 
+// Generated code: its shape follows the WIT, not our lint settings.
+#[allow(clippy::all)]
 pub(crate) mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",

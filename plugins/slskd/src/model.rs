@@ -34,8 +34,8 @@ pub struct SlskdTransfer {
     /// Serialised from 0.26 only.
     #[serde(default)]
     pub removed: bool,
-    #[serde(default)]
-    pub elapsed_time: Option<String>,
+    // `elapsedTime`/`remainingTime` (TimeSpan strings) and `percentComplete` are derived
+    // by slskd from the fields above; they are not read, so no format of theirs can break us.
 }
 
 /// `GET /transfers/downloads`: users → directories → files. Files stay raw JSON so that one bad

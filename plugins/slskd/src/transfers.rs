@@ -6,7 +6,7 @@ use crate::bindings::tributary::provider::types::{ProviderError, Source, Transfe
 use crate::client::{Client, Outcome, encode_segment, parse};
 use crate::model::{EnqueueResult, SlskdTransfer, UserTransfers};
 use crate::states::{Flags, neutral_state};
-use crate::timefmt::{timespan_secs, timestamp_ms};
+use crate::timefmt::timestamp_ms;
 
 /// Enqueues one file; returns slskd's transfer id.
 pub fn enqueue(client: &Client, source: &Source) -> Result<String, ProviderError> {
@@ -133,22 +133,11 @@ pub fn to_neutral(t: &SlskdTransfer) -> Option<Transfer> {
     if size > 0 {
         transferred = transferred.min(size);
     }
-    let mut speed = if t.average_speed.is_finite() {
+    let speed = if t.average_speed.is_finite() {
         t.average_speed.max(0.0)
     } else {
         0.0
     };
-    if speed == 0.0 && flags.in_progress {
-        // Before the first average, derive one from the elapsed time.
-        if let Some(secs) = t
-            .elapsed_time
-            .as_deref()
-            .and_then(timespan_secs)
-            .filter(|s| *s > 0.0)
-        {
-            speed = transferred as f64 / secs;
-        }
-    }
     Some(Transfer {
         external_id: t.id.clone(),
         peer: t.username.clone(),
@@ -190,12 +179,11 @@ pub fn cancel(
             Outcome::Refused(r) if r.status == 404 => return Ok(()),
             Outcome::Refused(r) => return Err(r.into_error("read transfer")),
         };
-        if Flags::parse(&current.state).0.completed {
-            if let Outcome::Refused(r) =
+        if Flags::parse(&current.state).0.completed
+            && let Outcome::Refused(r) =
                 client.send("DELETE", &format!("{path}?remove=true"), None)?
-            {
-                return Err(r.into_error("remove"));
-            }
+        {
+            return Err(r.into_error("remove"));
         }
     }
     Ok(())
@@ -229,11 +217,11 @@ mod tests {
     fn odd_numbers_are_tolerated() {
         let t = transfer(
             r#"{"id":"1","username":"u","filename":"f.mp3","size":100,"state":"InProgress",
-            "bytesTransferred":150,"averageSpeed":0,"bytesRemaining":-50,"elapsedTime":"00:00:03"}"#,
+            "bytesTransferred":150,"averageSpeed":-3,"bytesRemaining":-50,"elapsedTime":"1.00:00:03.5"}"#,
         );
         let n = to_neutral(&t).unwrap();
         assert_eq!(n.bytes_transferred, 100);
-        assert!((n.speed_bytes_per_sec - 100.0 / 3.0).abs() < 1e-9);
+        assert_eq!(n.speed_bytes_per_sec, 0.0);
     }
 
     #[test]

@@ -1,0 +1,335 @@
+//! Hostile plugins against the real runtime: each misdeed is stopped, and the host keeps
+//! serving — the next call to a healthy plugin works.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tributary::config::{ProviderGrant, SettingValue};
+use tributary::engine::provider::{Provider, ProviderError, TrackQuery, TrapKind};
+use tributary::plugins::compile_cache::CacheOutcome;
+use tributary::plugins::{LoadError, PluginRuntime, WasmProvider};
+use tributary_tests::{PluginsDir, fast_emulator, runtime, slskd_against};
+
+fn order(title: &str) -> TrackQuery {
+    TrackQuery {
+        artist: "x".into(),
+        title: title.into(),
+        album: None,
+        duration_secs: None,
+        search_timeout_ms: 1000,
+    }
+}
+
+fn hostile_grant(url: &str, allowed: &[&str]) -> ProviderGrant {
+    let mut settings = BTreeMap::new();
+    settings.insert("url".to_owned(), SettingValue::Text(url.to_owned()));
+    ProviderGrant {
+        enabled: true,
+        allowed_hosts: allowed.iter().map(|s| (*s).to_owned()).collect(),
+        call_timeout_ms: Some(1_000),
+        memory_limit_mb: Some(16),
+        settings,
+        ..ProviderGrant::default()
+    }
+}
+
+async fn hostile(grant: &ProviderGrant) -> (PluginsDir, Arc<WasmProvider>) {
+    let plugins = PluginsDir::with(&["tests/plugins/hostile"]);
+    let (provider, _) = runtime()
+        .load(&plugins.folder("hostile"), grant)
+        .await
+        .expect("hostile plugin loads");
+    (plugins, provider)
+}
+
+fn trap_kind(result: Result<String, ProviderError>) -> (TrapKind, String) {
+    match result {
+        Err(ProviderError::Trapped { kind, message }) => (kind, message),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn misdeeds_are_stopped_and_the_host_keeps_serving() {
+    let emulator = fast_emulator().await;
+    let (_slskd_dir, slskd) = slskd_against(&emulator).await;
+    let (_dir, plugin) = hostile(&hostile_grant(&emulator.url(), &[&emulator.url()])).await;
+
+    // An infinite loop is interrupted at its deadline.
+    let started = Instant::now();
+    let (kind, _) = trap_kind(plugin.start_search(&order("spin")).await);
+    assert_eq!(kind, TrapKind::Deadline);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(1_600),
+        "spin stopped after {took:?}"
+    );
+    slskd
+        .ping()
+        .await
+        .expect("a healthy plugin still answers after a spin");
+
+    // A guest blocked in a WASI wait is cut off by the outer timeout.
+    let started = Instant::now();
+    let (kind, _) = trap_kind(plugin.start_search(&order("sleep")).await);
+    assert_eq!(kind, TrapKind::Deadline);
+    assert!(
+        started.elapsed() < Duration::from_millis(1_600),
+        "sleep stopped after {:?}",
+        started.elapsed()
+    );
+
+    // A memory bomb hits the cap.
+    let (kind, message) = trap_kind(plugin.start_search(&order("bomb")).await);
+    assert_eq!(kind, TrapKind::MemoryLimit, "{message}");
+    slskd
+        .ping()
+        .await
+        .expect("a healthy plugin still answers after a memory bomb");
+
+    // A panic surfaces as an error with the plugin's own message.
+    let (kind, message) = trap_kind(plugin.start_search(&order("panic")).await);
+    assert_eq!(kind, TrapKind::Crash);
+    assert!(message.contains("panics on purpose"), "{message}");
+
+    // Each trap threw the instance away: the same plugin works on the next call.
+    assert_eq!(
+        plugin
+            .start_search(&order("fine"))
+            .await
+            .expect("fresh instance"),
+        "ok"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn requests_outside_the_grant_are_refused_without_any_traffic() {
+    let emulator = fast_emulator().await;
+    // A listener that must never see a connection.
+    let watcher = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    watcher.set_nonblocking(true).expect("nonblocking");
+    let forbidden = format!("http://{}/steal", watcher.local_addr().expect("addr"));
+
+    // Declared (via {url}) and granted: the emulator only.
+    let (_dir, plugin) = hostile(&hostile_grant(&emulator.url(), &[&emulator.url()])).await;
+    let err = plugin
+        .start_search(&order(&format!("http:{forbidden}")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Denied"), "{err}");
+    let allowed = plugin
+        .start_search(&order(&format!("http:{}/health", emulator.url())))
+        .await;
+    assert_eq!(allowed.expect("granted host answers"), "status 200");
+
+    // Granted by the operator but not declared by the plugin: still refused.
+    let (_dir2, plugin) = hostile(&hostile_grant(
+        &emulator.url(),
+        &[&emulator.url(), &forbidden],
+    ))
+    .await;
+    let err = plugin
+        .start_search(&order(&format!("http:{forbidden}")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Denied"), "{err}");
+
+    // Declared but not granted: refused.
+    let (_dir3, plugin) = hostile(&hostile_grant(&emulator.url(), &[])).await;
+    let err = plugin
+        .start_search(&order(&format!("http:{}/health", emulator.url())))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Denied"), "{err}");
+
+    // Other schemes never pass.
+    let err = plugin
+        .start_search(&order("http:file:///etc/passwd"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Denied"), "{err}");
+
+    assert!(
+        matches!(watcher.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a refused request must not reach the network"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_plugin_reads_only_its_declared_config() {
+    let mut grant = hostile_grant("http://127.0.0.1:9", &[]);
+    grant.settings.insert(
+        "undeclared".to_owned(),
+        SettingValue::Text("operator value".to_owned()),
+    );
+    let (_dir, plugin) = hostile(&grant).await;
+    assert_eq!(
+        plugin.start_search(&order("config:url")).await.unwrap(),
+        "http://127.0.0.1:9"
+    );
+    assert_eq!(
+        plugin
+            .start_search(&order("config:undeclared"))
+            .await
+            .unwrap(),
+        "<none>"
+    );
+    assert_eq!(
+        plugin.start_search(&order("config:HOME")).await.unwrap(),
+        "<none>"
+    );
+}
+
+/// Collects what tracing writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn plugin_logs_are_tagged_and_secrets_redacted() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (_dir, plugin) = hostile(&hostile_grant("http://127.0.0.1:9", &[])).await;
+    assert_eq!(
+        plugin.start_search(&order("log-secret")).await.unwrap(),
+        "logged"
+    );
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("plugin=\"hostile\"") || text.contains("plugin=hostile"),
+        "{text}"
+    );
+    assert!(text.contains("the secret is [redacted]"), "{text}");
+    assert!(!text.contains("hostile-secret-value"), "{text}");
+}
+
+#[tokio::test]
+async fn a_plugin_for_an_unknown_wit_version_is_refused_and_the_others_load() {
+    let emulator = fast_emulator().await;
+    let plugins = PluginsDir::with(&["plugins/slskd", "tests/plugins/future-wit"]);
+    let mut grants = BTreeMap::new();
+    grants.insert(
+        "slskd".to_owned(),
+        tributary_tests::slskd_grant(&emulator, Some(&tributary_tests::emulator_key())),
+    );
+    let report = runtime().load_dir(plugins.path(), &grants).await;
+    assert_eq!(report.loaded.len(), 1);
+    assert_eq!(report.loaded[0].0.descriptor().id, "slskd");
+    assert_eq!(report.refused.len(), 1);
+    let message = report.refused[0].1.to_string();
+    assert!(
+        message.contains("tributary:provider@0.9.0")
+            && message.contains("tributary:provider@0.1.0"),
+        "{message}"
+    );
+    report.loaded[0]
+        .0
+        .ping()
+        .await
+        .expect("the loaded plugin works");
+
+    // A manifest that lies about the version is caught by the component's own imports.
+    let manifest = plugins.folder("future-wit").join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("api_version = \"0.9.0\"", "api_version = \"0.1.0\"");
+    std::fs::write(&manifest, text).unwrap();
+    let err = runtime()
+        .load(&plugins.folder("future-wit"), &ProviderGrant::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoadError::UnsupportedApi { .. }), "{err}");
+    assert!(
+        err.to_string().contains("@0.9.0") && err.to_string().contains("@0.1.0"),
+        "{err}"
+    );
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn broken_plugin_folders_are_refused_with_clear_errors() {
+    let plugins = PluginsDir::with(&["tests/plugins/hostile"]);
+    let folder = plugins.folder("hostile");
+    let manifest = folder.join("plugin.toml");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    let rt = runtime();
+    let grant = hostile_grant("http://127.0.0.1:9", &[]);
+
+    std::fs::write(
+        &manifest,
+        format!("sha256 = \"{}\"\n{original}", "0".repeat(64)),
+    )
+    .unwrap();
+    let err = rt.load(&folder, &grant).await.unwrap_err().to_string();
+    assert!(err.contains("sha256 mismatch"), "{err}");
+
+    std::fs::write(&manifest, original.replace("kind = \"test\"\n", "")).unwrap();
+    let err = rt.load(&folder, &grant).await.unwrap_err().to_string();
+    assert!(err.contains("field `kind` is missing"), "{err}");
+
+    std::fs::write(&manifest, original.replace("hostile.wasm", "gone.wasm")).unwrap();
+    let err = rt.load(&folder, &grant).await.unwrap_err().to_string();
+    assert!(
+        err.contains("gone.wasm") && err.contains("does not exist"),
+        "{err}"
+    );
+
+    std::fs::write(folder.join("junk.wasm"), b"not wasm at all").unwrap();
+    std::fs::write(&manifest, original.replace("hostile.wasm", "junk.wasm")).unwrap();
+    let err = rt.load(&folder, &grant).await.unwrap_err().to_string();
+    assert!(err.contains("not a valid WebAssembly component"), "{err}");
+
+    std::fs::write(
+        &manifest,
+        original
+            .replace("[config.api_key]", "[config.api_key]\nrequired = true")
+            .replace("default = \"hostile-secret-value\"", ""),
+    )
+    .unwrap();
+    let err = rt.load(&folder, &grant).await.unwrap_err().to_string();
+    assert!(err.contains("`api_key` is required"), "{err}");
+}
+
+#[tokio::test]
+async fn compiled_plugins_are_cached_on_disk() {
+    let cache = tempfile::tempdir().unwrap();
+    let plugins = PluginsDir::with(&["tests/plugins/hostile"]);
+    let grant = hostile_grant("http://127.0.0.1:9", &[]);
+    let first = PluginRuntime::new(cache.path()).unwrap();
+    let (_, stats) = first
+        .load(&plugins.folder("hostile"), &grant)
+        .await
+        .unwrap();
+    assert_eq!(stats.cache, CacheOutcome::Compiled);
+    let second = PluginRuntime::new(cache.path()).unwrap();
+    let (plugin, stats) = second
+        .load(&plugins.folder("hostile"), &grant)
+        .await
+        .unwrap();
+    assert_eq!(stats.cache, CacheOutcome::Hit);
+    assert_eq!(plugin.start_search(&order("fine")).await.unwrap(), "ok");
+    let entries: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(entries.len(), 1, "one artifact, no temporary files left");
+}
