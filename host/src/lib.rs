@@ -7,3 +7,4 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod plugins;
+pub mod store;

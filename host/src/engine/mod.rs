@@ -5,3 +5,8 @@
 
 pub mod provider;
 pub mod ranking;
+pub mod breaker;
+pub mod clock;
+pub mod download;
+pub mod retry;
+pub mod transitions;

@@ -1,0 +1,227 @@
+//! The download record: one track we want, and everything the engine knows about getting it.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Where a download stands. Lower-case in JSON, as the API's `status` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// In our queue, not sent to a provider yet.
+    Waiting,
+    /// Being searched for, or sent to the provider and not yet acknowledged by the peer.
+    Pending,
+    /// In the provider's or the peer's queue.
+    Queued,
+    Downloading,
+    /// Held out of dispatch by the user.
+    Paused,
+    /// Downloading without progress, or queued remotely for too long.
+    Stalled,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 9] = [
+        Status::Waiting,
+        Status::Pending,
+        Status::Queued,
+        Status::Downloading,
+        Status::Paused,
+        Status::Stalled,
+        Status::Completed,
+        Status::Failed,
+        Status::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Waiting => "waiting",
+            Status::Pending => "pending",
+            Status::Queued => "queued",
+            Status::Downloading => "downloading",
+            Status::Paused => "paused",
+            Status::Stalled => "stalled",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// A stable small number, for index keys.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<Status> {
+        Status::ALL.get(usize::from(code)).copied()
+    }
+
+    /// Finished: only a user's retry moves it again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
+    }
+
+    /// At the provider (or being handed to it): counts against the provider's concurrency.
+    pub fn occupies_provider(self) -> bool {
+        matches!(self, Status::Pending | Status::Queued | Status::Downloading | Status::Stalled)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a download failed; decides what the retry policy does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCause {
+    /// No candidate was found.
+    NotFound,
+    Rejected,
+    TimedOut,
+    Errored,
+    PeerOffline,
+    SizeMismatch,
+    /// No byte progress (or an endless remote queue) past the grace period.
+    Stalled,
+    /// The transfer disappeared from the provider.
+    Vanished,
+    /// Cancelled at the provider, not by us.
+    CancelledRemotely,
+    /// The provider could not take the request (a call error that is not about the peer).
+    ProviderError,
+}
+
+impl FailureCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCause::NotFound => "not_found",
+            FailureCause::Rejected => "rejected",
+            FailureCause::TimedOut => "timed_out",
+            FailureCause::Errored => "errored",
+            FailureCause::PeerOffline => "peer_offline",
+            FailureCause::SizeMismatch => "size_mismatch",
+            FailureCause::Stalled => "stalled",
+            FailureCause::Vanished => "vanished",
+            FailureCause::CancelledRemotely => "cancelled_remotely",
+            FailureCause::ProviderError => "provider_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackInfo {
+    pub title: String,
+    pub artist: String,
+    pub album: Option<String>,
+}
+
+/// The file chosen for a download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChosenSource {
+    pub peer: String,
+    pub filename: String,
+    pub size: u64,
+    pub format: Option<String>,
+    pub bitrate_kbps: Option<u32>,
+}
+
+/// A source that failed; never picked again for this download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriedSource {
+    pub peer: String,
+    pub filename: String,
+}
+
+/// One failed attempt, kept for the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub source: Option<TriedSource>,
+    pub cause: FailureCause,
+    pub message: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Download {
+    pub id: Uuid,
+    pub track_id: String,
+    pub track: TrackInfo,
+    /// The plugin id of the provider (`slskd`).
+    pub provider_id: String,
+    /// The provider's kind (`soulseek`), the API's `provider`.
+    pub provider_kind: String,
+    /// The provider's display name (`slskd`), the API's `provider_name`.
+    pub provider_name: String,
+    /// The provider's transfer id, while a transfer exists.
+    pub external_id: Option<String>,
+    pub source: Option<ChosenSource>,
+    /// The client asked for exactly this source: no search.
+    pub source_fixed: bool,
+    pub status: Status,
+    pub status_message: Option<String>,
+    pub error_message: Option<String>,
+    pub failure_cause: Option<FailureCause>,
+    pub bytes_downloaded: u64,
+    pub total_bytes: u64,
+    pub speed_bytes_per_sec: f64,
+    /// Higher goes first.
+    pub priority: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// When the status last changed (stall and queue timeouts count from here).
+    #[serde(with = "time::serde::rfc3339")]
+    pub status_since: OffsetDateTime,
+    pub retry_count: u32,
+    pub max_retries: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_retry_at: Option<OffsetDateTime>,
+    pub tried_sources: Vec<TriedSource>,
+    pub attempts: Vec<Attempt>,
+}
+
+impl Download {
+    /// The moment that decides "completed/failed today": when it reached its terminal state.
+    pub fn terminal_at(&self) -> Option<OffsetDateTime> {
+        match self.status {
+            Status::Completed | Status::Failed | Status::Cancelled => Some(self.completed_at.unwrap_or(self.status_since)),
+            _ => None,
+        }
+    }
+
+    pub fn has_tried(&self, peer: &str, filename: &str) -> bool {
+        self.tried_sources.iter().any(|t| t.peer == peer && t.filename == filename)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_text_and_codes() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(Status::from_code(s.code()), Some(s));
+        }
+        assert_eq!(Status::parse("WAITING"), None);
+        assert_eq!(serde_json::to_string(&Status::Downloading).unwrap(), "\"downloading\"");
+    }
+}

@@ -1,0 +1,586 @@
+//! Persistence in redb: downloads, the secondary indexes the queries need, and per-status
+//! counters written in the same transaction as every change, so statistics are O(1) and never
+//! disagree with the list. Every write is a durable commit before the caller announces it.
+
+mod tables;
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::engine::breaker::Breaker;
+use crate::engine::download::{Download, Status};
+use tables::*;
+
+/// The schema this build writes. Opening a database written by a newer build is refused.
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("the database {path} was written by a newer Tributary (schema {found}; this build knows up to {SCHEMA_VERSION}); upgrade Tributary or use another storage path")]
+    NewerSchema { path: PathBuf, found: u64 },
+    #[error("database error: {0}")]
+    Db(#[from] redb::Error),
+    #[error("stored record {id} cannot be read: {message}")]
+    Corrupt { id: Uuid, message: String },
+    #[error("download {0} not found")]
+    NotFound(Uuid),
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.into())
+            }
+        }
+    )*};
+}
+db_err!(redb::StorageError, redb::TableError, redb::TransactionError, redb::CommitError);
+
+/// Per-status counts, read from the counters table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts(pub [u64; 9]);
+
+impl StatusCounts {
+    pub fn get(&self, s: Status) -> u64 {
+        self.0[usize::from(s.code())]
+    }
+}
+
+pub struct Store {
+    db: Database,
+}
+
+/// What `update` hands back: the record before and after.
+pub struct Updated {
+    pub before: Download,
+    pub after: Download,
+}
+
+fn encode(d: &Download) -> Vec<u8> {
+    // A Download always serialises: no maps with non-string keys, no non-finite floats
+    // reach it (speeds are clamped where they enter).
+    serde_json::to_vec(d).unwrap_or_default()
+}
+
+fn decode(id: u128, bytes: &[u8]) -> Result<Download, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { id: Uuid::from_u128(id), message: e.to_string() })
+}
+
+fn minute(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp().div_euclid(60)
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens (or creates) the database file, creating its folder.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |message: String| StoreError::Open { path: path.to_path_buf(), message };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let db = Database::create(path).map_err(|e| open_err(e.to_string()))?;
+        let store = Store { db };
+        let txn = store.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let found = meta.get("schema_version")?.map(|v| u64_from(v.value()));
+            match found {
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(StoreError::NewerSchema { path: path.to_path_buf(), found: v });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                }
+            }
+            // Create every table, so that reads never meet a missing one.
+            txn.open_table(DOWNLOADS)?;
+            txn.open_table(BY_STATUS)?;
+            txn.open_table(DISPATCH)?;
+            txn.open_table(BY_TERMINAL)?;
+            txn.open_table(BY_EXTERNAL)?;
+            txn.open_table(ACTIVE_TRACK)?;
+            txn.open_table(IDEMPOTENCY)?;
+            txn.open_table(COUNTERS)?;
+            txn.open_table(TERMINAL_BUCKETS)?;
+            txn.open_table(BREAKERS)?;
+            txn.open_table(RETRY_DUE)?;
+        }
+        txn.commit()?;
+        Ok(store)
+    }
+
+    /// Adds a new download (and its idempotency key, if any).
+    pub fn insert(&self, d: &Download, idempotency_key: Option<&str>) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        write_download(&txn, None, Some(d))?;
+        if let Some(key) = idempotency_key {
+            txn.open_table(IDEMPOTENCY)?.insert(key, d.id.as_u128())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Reads a download, lets `change` modify it, and writes it back with its indexes and
+    /// counters in one transaction. When `change` fails nothing is written.
+    pub fn update<E>(&self, id: Uuid, change: impl FnOnce(&mut Download) -> Result<(), E>) -> Result<Result<Updated, E>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let before = {
+            let table = txn.open_table(DOWNLOADS)?;
+            let Some(raw) = table.get(id.as_u128())? else { return Err(StoreError::NotFound(id)) };
+            decode(id.as_u128(), raw.value())?
+        };
+        let mut after = before.clone();
+        if let Err(e) = change(&mut after) {
+            txn.abort()?;
+            return Ok(Err(e));
+        }
+        if after != before {
+            write_download(&txn, Some(&before), Some(&after))?;
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(Ok(Updated { before, after }))
+    }
+
+    /// Removes downloads; returns how many were removed.
+    pub fn delete(&self, ids: &[Uuid]) -> Result<usize, StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut removed = 0;
+        for id in ids {
+            let existing = {
+                let table = txn.open_table(DOWNLOADS)?;
+                let raw = table.get(id.as_u128())?;
+                match raw {
+                    Some(raw) => Some(decode(id.as_u128(), raw.value())?),
+                    None => None,
+                }
+            };
+            if let Some(d) = existing {
+                write_download(&txn, Some(&d), None)?;
+                removed += 1;
+            }
+        }
+        txn.commit()?;
+        Ok(removed)
+    }
+
+    pub fn get(&self, id: Uuid) -> Result<Option<Download>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DOWNLOADS)?;
+        let raw = table.get(id.as_u128())?;
+        raw.map(|r| decode(id.as_u128(), r.value())).transpose()
+    }
+
+    fn load_ids(&self, ids: impl IntoIterator<Item = u128>) -> Result<Vec<Download>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DOWNLOADS)?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(raw) = table.get(id)? {
+                out.push(decode(id, raw.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every download in one status.
+    pub fn with_status(&self, status: Status) -> Result<Vec<Download>, StoreError> {
+        let ids = {
+            let txn = self.db.begin_read()?;
+            let index = txn.open_table(BY_STATUS)?;
+            let code = status.code();
+            index.range((code, 0u128)..=(code, u128::MAX))?.map(|e| e.map(|(k, _)| k.value().1)).collect::<Result<Vec<_>, _>>()?
+        };
+        self.load_ids(ids)
+    }
+
+    /// Waiting downloads in dispatch order: priority high to low, then oldest first.
+    pub fn waiting_in_order(&self, limit: usize) -> Result<Vec<Download>, StoreError> {
+        let ids = {
+            let txn = self.db.begin_read()?;
+            let index = txn.open_table(DISPATCH)?;
+            index.iter()?.take(limit).map(|e| e.map(|(k, _)| k.value().2)).collect::<Result<Vec<_>, _>>()?
+        };
+        self.load_ids(ids)
+    }
+
+    /// Terminal downloads of `status` that reached it before `before` (oldest first).
+    pub fn terminal_before(&self, status: Status, before: OffsetDateTime) -> Result<Vec<Download>, StoreError> {
+        let ids = {
+            let txn = self.db.begin_read()?;
+            let index = txn.open_table(BY_TERMINAL)?;
+            let code = status.code();
+            index
+                .range((code, i64::MIN, 0u128)..(code, millis(before), 0u128))?
+                .map(|e| e.map(|(k, _)| k.value().2))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        self.load_ids(ids)
+    }
+
+    /// Terminal downloads of `status`, newest first, at most `limit`.
+    pub fn terminal_newest(&self, status: Status, limit: usize) -> Result<Vec<Download>, StoreError> {
+        let ids = {
+            let txn = self.db.begin_read()?;
+            let index = txn.open_table(BY_TERMINAL)?;
+            let code = status.code();
+            index
+                .range((code, i64::MIN, 0u128)..=(code, i64::MAX, u128::MAX))?
+                .rev()
+                .take(limit)
+                .map(|e| e.map(|(k, _)| k.value().2))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        self.load_ids(ids)
+    }
+
+    /// Failed downloads whose automatic retry is due at `now`.
+    pub fn retries_due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Download>, StoreError> {
+        let ids = {
+            let txn = self.db.begin_read()?;
+            let index = txn.open_table(RETRY_DUE)?;
+            index
+                .range((i64::MIN, 0u128)..=(millis(now), u128::MAX))?
+                .take(limit)
+                .map(|e| e.map(|(k, _)| k.value().1))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        self.load_ids(ids)
+    }
+
+    pub fn by_external(&self, provider_id: &str, external_id: &str) -> Result<Option<Download>, StoreError> {
+        let id = {
+            let txn = self.db.begin_read()?;
+            let index = txn.open_table(BY_EXTERNAL)?;
+            index.get((provider_id, external_id))?.map(|v| v.value())
+        };
+        Ok(self.load_ids(id)?.pop())
+    }
+
+    /// The non-terminal download of a track, if one exists.
+    pub fn active_for_track(&self, track_id: &str) -> Result<Option<Download>, StoreError> {
+        let id = {
+            let txn = self.db.begin_read()?;
+            txn.open_table(ACTIVE_TRACK)?.get(track_id)?.map(|v| v.value())
+        };
+        Ok(self.load_ids(id)?.pop())
+    }
+
+    pub fn by_idempotency_key(&self, key: &str) -> Result<Option<Download>, StoreError> {
+        let id = {
+            let txn = self.db.begin_read()?;
+            txn.open_table(IDEMPOTENCY)?.get(key)?.map(|v| v.value())
+        };
+        Ok(self.load_ids(id)?.pop())
+    }
+
+    /// Per-status counts: O(1), from the counters table.
+    pub fn counts(&self) -> Result<StatusCounts, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(COUNTERS)?;
+        let mut counts = StatusCounts::default();
+        for s in Status::ALL {
+            counts.0[usize::from(s.code())] = table.get(s.code())?.map_or(0, |v| v.value());
+        }
+        Ok(counts)
+    }
+
+    /// How many downloads now in `status` reached it at or after `since` (minute resolution):
+    /// a bounded sum over per-minute buckets, whatever the number of stored downloads.
+    pub fn terminal_since(&self, status: Status, since: OffsetDateTime) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(TERMINAL_BUCKETS)?;
+        let code = status.code();
+        let mut total = 0;
+        for entry in table.range((code, minute(since))..=(code, i64::MAX))? {
+            total += entry?.1.value();
+        }
+        Ok(total)
+    }
+
+    /// Counts by a full scan of the records: what the counters must always equal.
+    pub fn recount(&self) -> Result<(StatusCounts, Vec<Download>), StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DOWNLOADS)?;
+        let mut counts = StatusCounts::default();
+        let mut all = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            let d = decode(k.value(), v.value())?;
+            counts.0[usize::from(d.status.code())] += 1;
+            all.push(d);
+        }
+        Ok((counts, all))
+    }
+
+    pub fn total(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(DOWNLOADS)?.len()?)
+    }
+
+    pub fn flag(&self, name: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(name)?.is_some_and(|v| v.value() == [1]))
+    }
+
+    pub fn set_flag(&self, name: &str, on: bool) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(name, [u8::from(on)].as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn breaker(&self, provider_id: &str) -> Result<Option<Breaker>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BREAKERS)?;
+        Ok(table.get(provider_id)?.and_then(|v| serde_json::from_slice(v.value()).ok()))
+    }
+
+    pub fn save_breaker(&self, provider_id: &str, breaker: &Breaker) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        let bytes = serde_json::to_vec(breaker).unwrap_or_default();
+        txn.open_table(BREAKERS)?.insert(provider_id, bytes.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+fn u64_from(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_le_bytes).unwrap_or(0)
+}
+
+/// Replaces `before` by `after` (either may be absent) in the record table, every index and
+/// every counter. The one place indexes are maintained, so they cannot drift apart.
+fn write_download(txn: &WriteTransaction, before: Option<&Download>, after: Option<&Download>) -> Result<(), StoreError> {
+    let mut records = txn.open_table(DOWNLOADS)?;
+    let mut by_status = txn.open_table(BY_STATUS)?;
+    let mut dispatch = txn.open_table(DISPATCH)?;
+    let mut by_terminal = txn.open_table(BY_TERMINAL)?;
+    let mut by_external = txn.open_table(BY_EXTERNAL)?;
+    let mut active_track = txn.open_table(ACTIVE_TRACK)?;
+    let mut counters = txn.open_table(COUNTERS)?;
+    let mut buckets = txn.open_table(TERMINAL_BUCKETS)?;
+    let mut retry_due = txn.open_table(RETRY_DUE)?;
+
+    let mut bump = |status: Status, delta: i64| -> Result<(), StoreError> {
+        let current = counters.get(status.code())?.map_or(0, |v| v.value());
+        counters.insert(status.code(), current.saturating_add_signed(delta))?;
+        Ok(())
+    };
+    if let Some(old) = before {
+        let id = old.id.as_u128();
+        by_status.remove((old.status.code(), id))?;
+        bump(old.status, -1)?;
+        if old.status == Status::Waiting {
+            dispatch.remove((-i64::from(old.priority), millis(old.created_at), id))?;
+        }
+        if let Some(at) = old.terminal_at() {
+            by_terminal.remove((old.status.code(), millis(at), id))?;
+            let key = (old.status.code(), minute(at));
+            let n = buckets.get(key)?.map_or(0, |v| v.value());
+            if n <= 1 {
+                buckets.remove(key)?;
+            } else {
+                buckets.insert(key, n - 1)?;
+            }
+        }
+        if let Some(ext) = &old.external_id {
+            by_external.remove((old.provider_id.as_str(), ext.as_str()))?;
+        }
+        if let (Status::Failed, Some(at)) = (old.status, old.next_retry_at) {
+            retry_due.remove((millis(at), id))?;
+        }
+        if !old.status.is_terminal() {
+            active_track.remove(old.track_id.as_str())?;
+        }
+        if after.is_none() {
+            records.remove(id)?;
+        }
+    }
+    if let Some(new) = after {
+        let id = new.id.as_u128();
+        records.insert(id, encode(new).as_slice())?;
+        by_status.insert((new.status.code(), id), ())?;
+        bump(new.status, 1)?;
+        if new.status == Status::Waiting {
+            dispatch.insert((-i64::from(new.priority), millis(new.created_at), id), ())?;
+        }
+        if let Some(at) = new.terminal_at() {
+            by_terminal.insert((new.status.code(), millis(at), id), ())?;
+            let key = (new.status.code(), minute(at));
+            let n = buckets.get(key)?.map_or(0, |v| v.value());
+            buckets.insert(key, n + 1)?;
+        }
+        if let Some(ext) = &new.external_id {
+            by_external.insert((new.provider_id.as_str(), ext.as_str()), id)?;
+        }
+        if let (Status::Failed, Some(at)) = (new.status, new.next_retry_at) {
+            retry_due.insert((millis(at), id), ())?;
+        }
+        if !new.status.is_terminal() {
+            active_track.insert(new.track_id.as_str(), id)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::download::{FailureCause, TrackInfo};
+    use std::time::Duration;
+
+    fn download(n: u32, now: OffsetDateTime) -> Download {
+        Download {
+            id: Uuid::new_v4(),
+            track_id: format!("track-{n}"),
+            track: TrackInfo { title: format!("Song {n}"), artist: "Artist".into(), album: None },
+            provider_id: "slskd".into(),
+            provider_kind: "soulseek".into(),
+            provider_name: "slskd".into(),
+            external_id: None,
+            source: None,
+            source_fixed: false,
+            status: Status::Waiting,
+            status_message: None,
+            error_message: None,
+            failure_cause: None,
+            bytes_downloaded: 0,
+            total_bytes: 0,
+            speed_bytes_per_sec: 0.0,
+            priority: 0,
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            updated_at: now,
+            status_since: now,
+            retry_count: 0,
+            max_retries: 3,
+            next_retry_at: None,
+            tried_sources: vec![],
+            attempts: vec![],
+        }
+    }
+
+    fn set(store: &Store, id: Uuid, f: impl FnOnce(&mut Download)) {
+        store.update::<()>(id, |d| {
+            f(d);
+            Ok(())
+        })
+        .unwrap()
+        .unwrap();
+    }
+
+    #[test]
+    fn counters_and_indexes_follow_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let mut ids = Vec::new();
+        for n in 0..40 {
+            let mut d = download(n, now + Duration::from_millis(u64::from(n)));
+            d.priority = i32::try_from(n % 3).unwrap();
+            store.insert(&d, None).unwrap();
+            ids.push(d.id);
+        }
+        let statuses = [Status::Pending, Status::Queued, Status::Downloading, Status::Completed, Status::Failed, Status::Cancelled, Status::Paused];
+        for (i, id) in ids.iter().enumerate().take(35) {
+            let status = statuses[i % statuses.len()];
+            set(&store, *id, |d| {
+                d.status = status;
+                d.status_since = now;
+                d.external_id = status.occupies_provider().then(|| format!("ext-{i}"));
+                if status == Status::Completed {
+                    d.completed_at = Some(now);
+                }
+                if status == Status::Failed {
+                    d.failure_cause = Some(FailureCause::NotFound);
+                    d.next_retry_at = Some(now + Duration::from_secs(60));
+                }
+            });
+        }
+        let (recount, all) = store.recount().unwrap();
+        assert_eq!(store.counts().unwrap(), recount);
+        assert_eq!(all.len(), 40);
+        assert_eq!(store.counts().unwrap().get(Status::Waiting), 5);
+
+        // Dispatch order: priority high to low, then oldest first.
+        let waiting = store.waiting_in_order(100).unwrap();
+        let keys: Vec<(i32, OffsetDateTime)> = waiting.iter().map(|d| (d.priority, d.created_at)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        assert_eq!(keys, sorted);
+
+        let completed = store.terminal_since(Status::Completed, now - Duration::from_secs(60)).unwrap();
+        assert_eq!(completed, recount.get(Status::Completed));
+        assert_eq!(store.terminal_before(Status::Completed, now + Duration::from_secs(1)).unwrap().len() as u64, completed);
+        assert!(store.by_external("slskd", "ext-0").unwrap().is_some());
+        assert_eq!(store.retries_due(now + Duration::from_secs(61), 100).unwrap().len() as u64, recount.get(Status::Failed));
+        assert!(store.retries_due(now, 100).unwrap().is_empty());
+
+        // Deleting removes every trace.
+        let failed: Vec<Uuid> = store.with_status(Status::Failed).unwrap().iter().map(|d| d.id).collect();
+        assert_eq!(store.delete(&failed).unwrap(), failed.len());
+        assert_eq!(store.counts().unwrap().get(Status::Failed), 0);
+        assert!(store.retries_due(now + Duration::from_secs(61), 100).unwrap().is_empty());
+        assert_eq!(store.counts().unwrap(), store.recount().unwrap().0);
+    }
+
+    #[test]
+    fn a_refused_change_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let d = download(1, OffsetDateTime::now_utc());
+        store.insert(&d, Some("key-1")).unwrap();
+        let refused = store.update(d.id, |d| {
+            d.status = Status::Completed;
+            Err("no")
+        });
+        assert!(matches!(refused, Ok(Err("no"))));
+        assert_eq!(store.get(d.id).unwrap().unwrap().status, Status::Waiting);
+        assert_eq!(store.by_idempotency_key("key-1").unwrap().unwrap().id, d.id);
+        assert_eq!(store.active_for_track("track-1").unwrap().unwrap().id, d.id);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        drop(Store::open(&path).unwrap());
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META).unwrap().insert("schema_version", 99u64.to_le_bytes().as_slice()).unwrap();
+            txn.commit().unwrap();
+        }
+        let err = Store::open(&path).err().expect("refused");
+        assert!(err.to_string().contains("schema 99"), "{err}");
+    }
+
+    #[test]
+    fn data_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let d = download(7, OffsetDateTime::now_utc());
+        {
+            let store = Store::open(&path).unwrap();
+            store.insert(&d, None).unwrap();
+            store.set_flag("paused", true).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.get(d.id).unwrap().unwrap(), d);
+        assert!(store.flag("paused").unwrap());
+    }
+}
