@@ -29,13 +29,24 @@ async fn main() {
     let cache = tempfile::tempdir().unwrap();
 
     let mut hostile_grant = ProviderGrant::default();
-    hostile_grant.settings = BTreeMap::from([("url".to_owned(), SettingValue::Text("http://127.0.0.1:9".into()))]);
+    hostile_grant.settings = BTreeMap::from([(
+        "url".to_owned(),
+        SettingValue::Text("http://127.0.0.1:9".into()),
+    )]);
     for round in ["no cache", "cache"] {
         let runtime = PluginRuntime::new(cache.path()).unwrap();
-        let (_, stats) = runtime.load(&plugins.folder("hostile"), &hostile_grant).await.unwrap();
+        let (_, stats) = runtime
+            .load(&plugins.folder("hostile"), &hostile_grant)
+            .await
+            .unwrap();
         let emulator = fast_emulator().await;
-        let (_, slskd_stats) =
-            runtime.load(&plugins.folder("slskd"), &slskd_grant(&emulator, Some(&emulator_key()))).await.unwrap();
+        let (_, slskd_stats) = runtime
+            .load(
+                &plugins.folder("slskd"),
+                &slskd_grant(&emulator, Some(&emulator_key())),
+            )
+            .await
+            .unwrap();
         println!(
             "load ({round}): hostile {:?} {:.2} ms ({} KB); slskd {:?} {:.2} ms ({} KB)",
             stats.cache,
@@ -49,8 +60,17 @@ async fn main() {
     }
 
     let runtime = PluginRuntime::new(cache.path()).unwrap();
-    let (hostile, _) = runtime.load(&plugins.folder("hostile"), &hostile_grant).await.unwrap();
-    let trivial = TrackQuery { artist: "a".into(), title: "fine".into(), album: None, duration_secs: None, search_timeout_ms: 1 };
+    let (hostile, _) = runtime
+        .load(&plugins.folder("hostile"), &hostile_grant)
+        .await
+        .unwrap();
+    let trivial = TrackQuery {
+        artist: "a".into(),
+        title: "fine".into(),
+        album: None,
+        duration_secs: None,
+        search_timeout_ms: 1,
+    };
     for _ in 0..200 {
         hostile.start_search(&trivial).await.unwrap();
     }
@@ -63,9 +83,19 @@ async fn main() {
     summary("fresh instance + trivial call", samples);
 
     let emulator = fast_emulator().await;
-    let (slskd, _) = runtime.load(&plugins.folder("slskd"), &slskd_grant(&emulator, Some(&emulator_key()))).await.unwrap();
+    let (slskd, _) = runtime
+        .load(
+            &plugins.folder("slskd"),
+            &slskd_grant(&emulator, Some(&emulator_key())),
+        )
+        .await
+        .unwrap();
     for i in 0..1_000 {
-        let source = Source { peer: "busy_bee".into(), filename: format!("@@busy\\Music\\Bench\\{i:04} - Track.flac"), size: 5_000_000 };
+        let source = Source {
+            peer: "busy_bee".into(),
+            filename: format!("@@busy\\Music\\Bench\\{i:04} - Track.flac"),
+            size: 5_000_000,
+        };
         slskd.enqueue(&source).await.unwrap();
     }
     let listed = slskd.list_transfers().await.unwrap();
@@ -84,7 +114,15 @@ async fn main() {
     let mut samples = Vec::new();
     for _ in 0..100 {
         let t = Instant::now();
-        let body = client.get(&url).header("X-API-Key", emulator_key()).send().await.unwrap().bytes().await.unwrap();
+        let body = client
+            .get(&url)
+            .header("X-API-Key", emulator_key())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         samples.push(t.elapsed());
         assert!(body.len() > 100_000);
     }

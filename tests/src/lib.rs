@@ -160,3 +160,59 @@ pub fn source_from(peer: &str, title: &str) -> Source {
         size: 3_000_000,
     }
 }
+
+/// An engine over a fresh store in `dir`, with the slskd plugin against `emulator`, tuned for
+/// tests (fast polls; the caller may shorten the stall and breaker timings further).
+pub async fn engine_against(
+    emulator: &Emulator,
+    db: &Path,
+    settings: tributary::engine::settings::EngineSettings,
+) -> (
+    PluginsDir,
+    tributary::engine::manager::DownloadManager,
+    tributary::engine::manager::Running,
+) {
+    let (plugins, slskd) = slskd_against(emulator).await;
+    let store = tributary::store::Store::open(db).expect("store");
+    let providers: Vec<Arc<dyn Provider>> = vec![slskd];
+    let manager = tributary::engine::manager::DownloadManager::new(
+        store,
+        providers,
+        settings,
+        Arc::new(tributary::engine::clock::SystemClock),
+    )
+    .expect("engine");
+    let running = manager.start().expect("engine starts");
+    (plugins, manager, running)
+}
+
+/// Settings for tests against a sped-up emulator.
+pub fn fast_settings() -> tributary::engine::settings::EngineSettings {
+    tributary::engine::settings::EngineSettings {
+        poll_interval: Duration::from_millis(200),
+        dispatch_interval: Duration::from_millis(100),
+        search_timeout: Duration::from_secs(2),
+        search_poll: Duration::from_millis(100),
+        progress_persist_interval: Duration::from_millis(500),
+        ..Default::default()
+    }
+}
+
+/// Waits until `done` holds for the engine's statistics/records, or panics after `timeout`.
+pub async fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// The store's counters must always equal a full recount.
+pub fn assert_counters_match(manager: &tributary::engine::manager::DownloadManager) {
+    let counts = manager.store().counts().expect("counts");
+    let (recount, _) = manager.store().recount().expect("recount");
+    assert_eq!(counts, recount, "counters disagree with a recount");
+}

@@ -159,7 +159,10 @@ mod tests {
         b.record_failure(&s, clock.now(), "down");
         assert_eq!(b.state, CircuitState::Open);
         assert!(!b.allow(&s, clock.now()));
-        assert_eq!(b.until_trial(&s, clock.now()), Some(Duration::from_secs(60)));
+        assert_eq!(
+            b.until_trial(&s, clock.now()),
+            Some(Duration::from_secs(60))
+        );
 
         clock.advance(Duration::from_secs(59));
         assert!(!b.allow(&s, clock.now()));

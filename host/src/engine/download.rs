@@ -71,7 +71,10 @@ impl Status {
 
     /// At the provider (or being handed to it): counts against the provider's concurrency.
     pub fn occupies_provider(self) -> bool {
-        matches!(self, Status::Pending | Status::Queued | Status::Downloading | Status::Stalled)
+        matches!(
+            self,
+            Status::Pending | Status::Queued | Status::Downloading | Status::Stalled
+        )
     }
 }
 
@@ -201,13 +204,17 @@ impl Download {
     /// The moment that decides "completed/failed today": when it reached its terminal state.
     pub fn terminal_at(&self) -> Option<OffsetDateTime> {
         match self.status {
-            Status::Completed | Status::Failed | Status::Cancelled => Some(self.completed_at.unwrap_or(self.status_since)),
+            Status::Completed | Status::Failed | Status::Cancelled => {
+                Some(self.completed_at.unwrap_or(self.status_since))
+            }
             _ => None,
         }
     }
 
     pub fn has_tried(&self, peer: &str, filename: &str) -> bool {
-        self.tried_sources.iter().any(|t| t.peer == peer && t.filename == filename)
+        self.tried_sources
+            .iter()
+            .any(|t| t.peer == peer && t.filename == filename)
     }
 }
 
@@ -222,6 +229,9 @@ mod tests {
             assert_eq!(Status::from_code(s.code()), Some(s));
         }
         assert_eq!(Status::parse("WAITING"), None);
-        assert_eq!(serde_json::to_string(&Status::Downloading).unwrap(), "\"downloading\"");
+        assert_eq!(
+            serde_json::to_string(&Status::Downloading).unwrap(),
+            "\"downloading\""
+        );
     }
 }

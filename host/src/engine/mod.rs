@@ -1,12 +1,17 @@
 //! The download engine: plain Rust, no HTTP and no wasmtime.
 //!
-//! So far it holds the provider boundary and the ranking of search candidates; the queue,
-//! state machine, dispatcher and reconciler build on them.
+//! [`manager::DownloadManager`] is the front door; `dispatcher` hands waiting downloads to
+//! providers, `reconciler` applies what providers report, both through the transition table in
+//! `transitions`.
 
-pub mod provider;
-pub mod ranking;
 pub mod breaker;
 pub mod clock;
+mod dispatcher;
 pub mod download;
+pub mod manager;
+pub mod provider;
+pub mod ranking;
+mod reconciler;
 pub mod retry;
+pub mod settings;
 pub mod transitions;

@@ -27,7 +27,11 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_retries: 3,
-            backoff: vec![Duration::from_secs(60), Duration::from_secs(300), Duration::from_secs(900)],
+            backoff: vec![
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+                Duration::from_secs(900),
+            ],
             jitter: 0.2,
         }
     }
@@ -35,7 +39,12 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// `retries_so_far` automatic retries have already happened.
-    pub fn decide(&self, cause: FailureCause, retries_so_far: u32, max_retries: u32) -> RetryDecision {
+    pub fn decide(
+        &self,
+        cause: FailureCause,
+        retries_so_far: u32,
+        max_retries: u32,
+    ) -> RetryDecision {
         if retries_so_far >= max_retries {
             return RetryDecision::GiveUp;
         }
@@ -74,11 +83,26 @@ mod tests {
     #[test]
     fn the_cause_decides() {
         let p = RetryPolicy::default();
-        assert_eq!(p.decide(FailureCause::Rejected, 0, 3), RetryDecision::AnotherSourceNow);
-        assert_eq!(p.decide(FailureCause::PeerOffline, 2, 3), RetryDecision::AnotherSourceNow);
-        assert!(matches!(p.decide(FailureCause::NotFound, 0, 3), RetryDecision::SearchAgainLater(_)));
-        assert_eq!(p.decide(FailureCause::Rejected, 3, 3), RetryDecision::GiveUp);
-        assert_eq!(p.decide(FailureCause::NotFound, 5, 3), RetryDecision::GiveUp);
+        assert_eq!(
+            p.decide(FailureCause::Rejected, 0, 3),
+            RetryDecision::AnotherSourceNow
+        );
+        assert_eq!(
+            p.decide(FailureCause::PeerOffline, 2, 3),
+            RetryDecision::AnotherSourceNow
+        );
+        assert!(matches!(
+            p.decide(FailureCause::NotFound, 0, 3),
+            RetryDecision::SearchAgainLater(_)
+        ));
+        assert_eq!(
+            p.decide(FailureCause::Rejected, 3, 3),
+            RetryDecision::GiveUp
+        );
+        assert_eq!(
+            p.decide(FailureCause::NotFound, 5, 3),
+            RetryDecision::GiveUp
+        );
     }
 
     #[test]
@@ -87,12 +111,19 @@ mod tests {
         assert_eq!(p.delay(0, 0.5), Duration::from_secs(60));
         assert_eq!(p.delay(1, 0.5), Duration::from_secs(300));
         assert_eq!(p.delay(2, 0.5), Duration::from_secs(900));
-        assert_eq!(p.delay(7, 0.5), Duration::from_secs(900), "the last delay repeats");
+        assert_eq!(
+            p.delay(7, 0.5),
+            Duration::from_secs(900),
+            "the last delay repeats"
+        );
         assert_eq!(p.delay(0, 0.0), Duration::from_secs(48));
         assert_eq!(p.delay(0, 1.0), Duration::from_secs(72));
         for _ in 0..100 {
             let d = p.delay(1, fastrand::f64());
-            assert!(d >= Duration::from_secs(240) && d <= Duration::from_secs(360), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(240) && d <= Duration::from_secs(360),
+                "{d:?}"
+            );
         }
     }
 }

@@ -16,11 +16,23 @@ pub fn allowed(from: Status, to: Status) -> bool {
     match from {
         Waiting => matches!(to, Pending | Paused | Cancelled | Failed),
         // Pending → Waiting: a search or dispatch interrupted (crash, breaker) starts over.
-        Pending => matches!(to, Waiting | Queued | Downloading | Stalled | Paused | Cancelled | Completed | Failed),
+        Pending => matches!(
+            to,
+            Waiting | Queued | Downloading | Stalled | Paused | Cancelled | Completed | Failed
+        ),
         // Downloading → Queued: the provider retries a transfer by itself (slskd 0.26).
-        Queued => matches!(to, Waiting | Downloading | Stalled | Paused | Cancelled | Completed | Failed),
-        Downloading => matches!(to, Waiting | Queued | Stalled | Paused | Cancelled | Completed | Failed),
-        Stalled => matches!(to, Waiting | Queued | Downloading | Paused | Cancelled | Completed | Failed),
+        Queued => matches!(
+            to,
+            Waiting | Downloading | Stalled | Paused | Cancelled | Completed | Failed
+        ),
+        Downloading => matches!(
+            to,
+            Waiting | Queued | Stalled | Paused | Cancelled | Completed | Failed
+        ),
+        Stalled => matches!(
+            to,
+            Waiting | Queued | Downloading | Paused | Cancelled | Completed | Failed
+        ),
         Paused => matches!(to, Waiting | Cancelled),
         Failed | Cancelled => matches!(to, Waiting),
         Completed => false,
@@ -29,7 +41,11 @@ pub fn allowed(from: Status, to: Status) -> bool {
 
 /// Checks one change; staying in the same state is not a transition and is always allowed.
 pub fn check(from: Status, to: Status) -> Result<(), IllegalTransition> {
-    if from == to || allowed(from, to) { Ok(()) } else { Err(IllegalTransition { from, to }) }
+    if from == to || allowed(from, to) {
+        Ok(())
+    } else {
+        Err(IllegalTransition { from, to })
+    }
 }
 
 #[cfg(test)]
@@ -40,10 +56,49 @@ mod tests {
     /// The whole table, written out once more by hand: (from, every allowed target).
     const EXPECTED: &[(Status, &[Status])] = &[
         (Waiting, &[Pending, Paused, Cancelled, Failed]),
-        (Pending, &[Waiting, Queued, Downloading, Stalled, Paused, Cancelled, Completed, Failed]),
-        (Queued, &[Waiting, Downloading, Stalled, Paused, Cancelled, Completed, Failed]),
-        (Downloading, &[Waiting, Queued, Stalled, Paused, Cancelled, Completed, Failed]),
-        (Stalled, &[Waiting, Queued, Downloading, Paused, Cancelled, Completed, Failed]),
+        (
+            Pending,
+            &[
+                Waiting,
+                Queued,
+                Downloading,
+                Stalled,
+                Paused,
+                Cancelled,
+                Completed,
+                Failed,
+            ],
+        ),
+        (
+            Queued,
+            &[
+                Waiting,
+                Downloading,
+                Stalled,
+                Paused,
+                Cancelled,
+                Completed,
+                Failed,
+            ],
+        ),
+        (
+            Downloading,
+            &[
+                Waiting, Queued, Stalled, Paused, Cancelled, Completed, Failed,
+            ],
+        ),
+        (
+            Stalled,
+            &[
+                Waiting,
+                Queued,
+                Downloading,
+                Paused,
+                Cancelled,
+                Completed,
+                Failed,
+            ],
+        ),
         (Paused, &[Waiting, Cancelled]),
         (Completed, &[]),
         (Failed, &[Waiting]),
@@ -66,13 +121,25 @@ mod tests {
     #[test]
     fn terminal_states_only_leave_by_retry() {
         for from in [Completed, Failed, Cancelled] {
-            for to in [Pending, Queued, Downloading, Stalled, Completed, Failed, Cancelled, Paused] {
+            for to in [
+                Pending,
+                Queued,
+                Downloading,
+                Stalled,
+                Completed,
+                Failed,
+                Cancelled,
+                Paused,
+            ] {
                 if from != to {
                     assert!(check(from, to).is_err(), "{from} -> {to}");
                 }
             }
         }
         let err = check(Completed, Waiting).unwrap_err();
-        assert_eq!(err.to_string(), "a completed download cannot become waiting");
+        assert_eq!(
+            err.to_string(),
+            "a completed download cannot become waiting"
+        );
     }
 }

@@ -21,7 +21,9 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub enum StoreError {
     #[error("cannot open the database {path}: {message}")]
     Open { path: PathBuf, message: String },
-    #[error("the database {path} was written by a newer Tributary (schema {found}; this build knows up to {SCHEMA_VERSION}); upgrade Tributary or use another storage path")]
+    #[error(
+        "the database {path} was written by a newer Tributary (schema {found}; this build knows up to {SCHEMA_VERSION}); upgrade Tributary or use another storage path"
+    )]
     NewerSchema { path: PathBuf, found: u64 },
     #[error("database error: {0}")]
     Db(#[from] redb::Error),
@@ -40,7 +42,12 @@ macro_rules! db_err {
         }
     )*};
 }
-db_err!(redb::StorageError, redb::TableError, redb::TransactionError, redb::CommitError);
+db_err!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);
 
 /// Per-status counts, read from the counters table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,6 +63,14 @@ pub struct Store {
     db: Database,
 }
 
+/// What `insert_unless_known` did.
+#[derive(Debug)]
+pub enum Inserted {
+    Created,
+    /// The key or the track already had this download; nothing was written.
+    Existing(Download),
+}
+
 /// What `update` hands back: the record before and after.
 pub struct Updated {
     pub before: Download,
@@ -69,7 +84,10 @@ fn encode(d: &Download) -> Vec<u8> {
 }
 
 fn decode(id: u128, bytes: &[u8]) -> Result<Download, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { id: Uuid::from_u128(id), message: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        id: Uuid::from_u128(id),
+        message: e.to_string(),
+    })
 }
 
 fn minute(t: OffsetDateTime) -> i64 {
@@ -83,9 +101,13 @@ fn millis(t: OffsetDateTime) -> i64 {
 impl Store {
     /// Opens (or creates) the database file, creating its folder.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |message: String| StoreError::Open { path: path.to_path_buf(), message };
+        let open_err = |message: String| StoreError::Open {
+            path: path.to_path_buf(),
+            message,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
         }
         let db = Database::create(path).map_err(|e| open_err(e.to_string()))?;
         let store = Store { db };
@@ -95,7 +117,10 @@ impl Store {
             let found = meta.get("schema_version")?.map(|v| u64_from(v.value()));
             match found {
                 Some(v) if v > SCHEMA_VERSION => {
-                    return Err(StoreError::NewerSchema { path: path.to_path_buf(), found: v });
+                    return Err(StoreError::NewerSchema {
+                        path: path.to_path_buf(),
+                        found: v,
+                    });
                 }
                 Some(_) => {}
                 None => {
@@ -121,22 +146,66 @@ impl Store {
 
     /// Adds a new download (and its idempotency key, if any).
     pub fn insert(&self, d: &Download, idempotency_key: Option<&str>) -> Result<(), StoreError> {
+        match self.insert_unless_known(d, idempotency_key)? {
+            Inserted::Created => Ok(()),
+            Inserted::Existing(existing) => Err(StoreError::Corrupt {
+                id: existing.id,
+                message: "a download for this track or key already exists".into(),
+            }),
+        }
+    }
+
+    /// Adds a new download unless its idempotency key was seen or its track already has an
+    /// active download — checked in the same write transaction, so two concurrent requests
+    /// cannot both create one.
+    pub fn insert_unless_known(
+        &self,
+        d: &Download,
+        idempotency_key: Option<&str>,
+    ) -> Result<Inserted, StoreError> {
         let txn = self.db.begin_write()?;
+        let known = {
+            let keys = txn.open_table(IDEMPOTENCY)?;
+            let by_key = match idempotency_key {
+                Some(key) => keys.get(key)?.map(|v| v.value()),
+                None => None,
+            };
+            let tracks = txn.open_table(ACTIVE_TRACK)?;
+            let by_track = tracks.get(d.track_id.as_str())?.map(|v| v.value());
+            by_key.or(by_track)
+        };
+        if let Some(id) = known {
+            let existing = {
+                let records = txn.open_table(DOWNLOADS)?;
+                let raw = records.get(id)?;
+                raw.map(|r| decode(id, r.value())).transpose()?
+            };
+            if let Some(existing) = existing {
+                txn.abort()?;
+                return Ok(Inserted::Existing(existing));
+            }
+        }
         write_download(&txn, None, Some(d))?;
         if let Some(key) = idempotency_key {
             txn.open_table(IDEMPOTENCY)?.insert(key, d.id.as_u128())?;
         }
         txn.commit()?;
-        Ok(())
+        Ok(Inserted::Created)
     }
 
     /// Reads a download, lets `change` modify it, and writes it back with its indexes and
     /// counters in one transaction. When `change` fails nothing is written.
-    pub fn update<E>(&self, id: Uuid, change: impl FnOnce(&mut Download) -> Result<(), E>) -> Result<Result<Updated, E>, StoreError> {
+    pub fn update<E>(
+        &self,
+        id: Uuid,
+        change: impl FnOnce(&mut Download) -> Result<(), E>,
+    ) -> Result<Result<Updated, E>, StoreError> {
         let txn = self.db.begin_write()?;
         let before = {
             let table = txn.open_table(DOWNLOADS)?;
-            let Some(raw) = table.get(id.as_u128())? else { return Err(StoreError::NotFound(id)) };
+            let Some(raw) = table.get(id.as_u128())? else {
+                return Err(StoreError::NotFound(id));
+            };
             decode(id.as_u128(), raw.value())?
         };
         let mut after = before.clone();
@@ -200,7 +269,10 @@ impl Store {
             let txn = self.db.begin_read()?;
             let index = txn.open_table(BY_STATUS)?;
             let code = status.code();
-            index.range((code, 0u128)..=(code, u128::MAX))?.map(|e| e.map(|(k, _)| k.value().1)).collect::<Result<Vec<_>, _>>()?
+            index
+                .range((code, 0u128)..=(code, u128::MAX))?
+                .map(|e| e.map(|(k, _)| k.value().1))
+                .collect::<Result<Vec<_>, _>>()?
         };
         self.load_ids(ids)
     }
@@ -210,13 +282,21 @@ impl Store {
         let ids = {
             let txn = self.db.begin_read()?;
             let index = txn.open_table(DISPATCH)?;
-            index.iter()?.take(limit).map(|e| e.map(|(k, _)| k.value().2)).collect::<Result<Vec<_>, _>>()?
+            index
+                .iter()?
+                .take(limit)
+                .map(|e| e.map(|(k, _)| k.value().2))
+                .collect::<Result<Vec<_>, _>>()?
         };
         self.load_ids(ids)
     }
 
     /// Terminal downloads of `status` that reached it before `before` (oldest first).
-    pub fn terminal_before(&self, status: Status, before: OffsetDateTime) -> Result<Vec<Download>, StoreError> {
+    pub fn terminal_before(
+        &self,
+        status: Status,
+        before: OffsetDateTime,
+    ) -> Result<Vec<Download>, StoreError> {
         let ids = {
             let txn = self.db.begin_read()?;
             let index = txn.open_table(BY_TERMINAL)?;
@@ -230,7 +310,11 @@ impl Store {
     }
 
     /// Terminal downloads of `status`, newest first, at most `limit`.
-    pub fn terminal_newest(&self, status: Status, limit: usize) -> Result<Vec<Download>, StoreError> {
+    pub fn terminal_newest(
+        &self,
+        status: Status,
+        limit: usize,
+    ) -> Result<Vec<Download>, StoreError> {
         let ids = {
             let txn = self.db.begin_read()?;
             let index = txn.open_table(BY_TERMINAL)?;
@@ -246,7 +330,11 @@ impl Store {
     }
 
     /// Failed downloads whose automatic retry is due at `now`.
-    pub fn retries_due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Download>, StoreError> {
+    pub fn retries_due(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Download>, StoreError> {
         let ids = {
             let txn = self.db.begin_read()?;
             let index = txn.open_table(RETRY_DUE)?;
@@ -259,7 +347,11 @@ impl Store {
         self.load_ids(ids)
     }
 
-    pub fn by_external(&self, provider_id: &str, external_id: &str) -> Result<Option<Download>, StoreError> {
+    pub fn by_external(
+        &self,
+        provider_id: &str,
+        external_id: &str,
+    ) -> Result<Option<Download>, StoreError> {
         let id = {
             let txn = self.db.begin_read()?;
             let index = txn.open_table(BY_EXTERNAL)?;
@@ -272,7 +364,9 @@ impl Store {
     pub fn active_for_track(&self, track_id: &str) -> Result<Option<Download>, StoreError> {
         let id = {
             let txn = self.db.begin_read()?;
-            txn.open_table(ACTIVE_TRACK)?.get(track_id)?.map(|v| v.value())
+            txn.open_table(ACTIVE_TRACK)?
+                .get(track_id)?
+                .map(|v| v.value())
         };
         Ok(self.load_ids(id)?.pop())
     }
@@ -337,7 +431,8 @@ impl Store {
 
     pub fn set_flag(&self, name: &str, on: bool) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        txn.open_table(META)?.insert(name, [u8::from(on)].as_slice())?;
+        txn.open_table(META)?
+            .insert(name, [u8::from(on)].as_slice())?;
         txn.commit()?;
         Ok(())
     }
@@ -345,13 +440,16 @@ impl Store {
     pub fn breaker(&self, provider_id: &str) -> Result<Option<Breaker>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(BREAKERS)?;
-        Ok(table.get(provider_id)?.and_then(|v| serde_json::from_slice(v.value()).ok()))
+        Ok(table
+            .get(provider_id)?
+            .and_then(|v| serde_json::from_slice(v.value()).ok()))
     }
 
     pub fn save_breaker(&self, provider_id: &str, breaker: &Breaker) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         let bytes = serde_json::to_vec(breaker).unwrap_or_default();
-        txn.open_table(BREAKERS)?.insert(provider_id, bytes.as_slice())?;
+        txn.open_table(BREAKERS)?
+            .insert(provider_id, bytes.as_slice())?;
         txn.commit()?;
         Ok(())
     }
@@ -363,7 +461,11 @@ fn u64_from(bytes: &[u8]) -> u64 {
 
 /// Replaces `before` by `after` (either may be absent) in the record table, every index and
 /// every counter. The one place indexes are maintained, so they cannot drift apart.
-fn write_download(txn: &WriteTransaction, before: Option<&Download>, after: Option<&Download>) -> Result<(), StoreError> {
+fn write_download(
+    txn: &WriteTransaction,
+    before: Option<&Download>,
+    after: Option<&Download>,
+) -> Result<(), StoreError> {
     let mut records = txn.open_table(DOWNLOADS)?;
     let mut by_status = txn.open_table(BY_STATUS)?;
     let mut dispatch = txn.open_table(DISPATCH)?;
@@ -446,7 +548,11 @@ mod tests {
         Download {
             id: Uuid::new_v4(),
             track_id: format!("track-{n}"),
-            track: TrackInfo { title: format!("Song {n}"), artist: "Artist".into(), album: None },
+            track: TrackInfo {
+                title: format!("Song {n}"),
+                artist: "Artist".into(),
+                album: None,
+            },
             provider_id: "slskd".into(),
             provider_kind: "soulseek".into(),
             provider_name: "slskd".into(),
@@ -475,12 +581,13 @@ mod tests {
     }
 
     fn set(store: &Store, id: Uuid, f: impl FnOnce(&mut Download)) {
-        store.update::<()>(id, |d| {
-            f(d);
-            Ok(())
-        })
-        .unwrap()
-        .unwrap();
+        store
+            .update::<()>(id, |d| {
+                f(d);
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
     }
 
     #[test]
@@ -495,7 +602,15 @@ mod tests {
             store.insert(&d, None).unwrap();
             ids.push(d.id);
         }
-        let statuses = [Status::Pending, Status::Queued, Status::Downloading, Status::Completed, Status::Failed, Status::Cancelled, Status::Paused];
+        let statuses = [
+            Status::Pending,
+            Status::Queued,
+            Status::Downloading,
+            Status::Completed,
+            Status::Failed,
+            Status::Cancelled,
+            Status::Paused,
+        ];
         for (i, id) in ids.iter().enumerate().take(35) {
             let status = statuses[i % statuses.len()];
             set(&store, *id, |d| {
@@ -518,23 +633,48 @@ mod tests {
 
         // Dispatch order: priority high to low, then oldest first.
         let waiting = store.waiting_in_order(100).unwrap();
-        let keys: Vec<(i32, OffsetDateTime)> = waiting.iter().map(|d| (d.priority, d.created_at)).collect();
+        let keys: Vec<(i32, OffsetDateTime)> =
+            waiting.iter().map(|d| (d.priority, d.created_at)).collect();
         let mut sorted = keys.clone();
         sorted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         assert_eq!(keys, sorted);
 
-        let completed = store.terminal_since(Status::Completed, now - Duration::from_secs(60)).unwrap();
+        let completed = store
+            .terminal_since(Status::Completed, now - Duration::from_secs(60))
+            .unwrap();
         assert_eq!(completed, recount.get(Status::Completed));
-        assert_eq!(store.terminal_before(Status::Completed, now + Duration::from_secs(1)).unwrap().len() as u64, completed);
+        assert_eq!(
+            store
+                .terminal_before(Status::Completed, now + Duration::from_secs(1))
+                .unwrap()
+                .len() as u64,
+            completed
+        );
         assert!(store.by_external("slskd", "ext-0").unwrap().is_some());
-        assert_eq!(store.retries_due(now + Duration::from_secs(61), 100).unwrap().len() as u64, recount.get(Status::Failed));
+        assert_eq!(
+            store
+                .retries_due(now + Duration::from_secs(61), 100)
+                .unwrap()
+                .len() as u64,
+            recount.get(Status::Failed)
+        );
         assert!(store.retries_due(now, 100).unwrap().is_empty());
 
         // Deleting removes every trace.
-        let failed: Vec<Uuid> = store.with_status(Status::Failed).unwrap().iter().map(|d| d.id).collect();
+        let failed: Vec<Uuid> = store
+            .with_status(Status::Failed)
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect();
         assert_eq!(store.delete(&failed).unwrap(), failed.len());
         assert_eq!(store.counts().unwrap().get(Status::Failed), 0);
-        assert!(store.retries_due(now + Duration::from_secs(61), 100).unwrap().is_empty());
+        assert!(
+            store
+                .retries_due(now + Duration::from_secs(61), 100)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.counts().unwrap(), store.recount().unwrap().0);
     }
 
@@ -562,7 +702,10 @@ mod tests {
         {
             let db = Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();
-            txn.open_table(META).unwrap().insert("schema_version", 99u64.to_le_bytes().as_slice()).unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert("schema_version", 99u64.to_le_bytes().as_slice())
+                .unwrap();
             txn.commit().unwrap();
         }
         let err = Store::open(&path).err().expect("refused");

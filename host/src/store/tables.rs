@@ -9,7 +9,8 @@ pub const BY_STATUS: TableDefinition<(u8, u128), ()> = TableDefinition::new("by_
 /// (-priority, created ms, id): waiting downloads in dispatch order.
 pub const DISPATCH: TableDefinition<(i64, i64, u128), ()> = TableDefinition::new("dispatch_order");
 /// (status, terminal ms, id): completed/failed/cancelled downloads by the time they got there.
-pub const BY_TERMINAL: TableDefinition<(u8, i64, u128), ()> = TableDefinition::new("by_terminal_time");
+pub const BY_TERMINAL: TableDefinition<(u8, i64, u128), ()> =
+    TableDefinition::new("by_terminal_time");
 /// (provider id, external id) → id.
 pub const BY_EXTERNAL: TableDefinition<(&str, &str), u128> = TableDefinition::new("by_external_id");
 /// track id → the id of its non-terminal download (duplicate protection).
@@ -19,7 +20,8 @@ pub const IDEMPOTENCY: TableDefinition<&str, u128> = TableDefinition::new("idemp
 /// status → number of downloads in it.
 pub const COUNTERS: TableDefinition<u8, u64> = TableDefinition::new("status_counters");
 /// (status, unix minute) → downloads that reached that terminal status in that minute.
-pub const TERMINAL_BUCKETS: TableDefinition<(u8, i64), u64> = TableDefinition::new("terminal_minute_buckets");
+pub const TERMINAL_BUCKETS: TableDefinition<(u8, i64), u64> =
+    TableDefinition::new("terminal_minute_buckets");
 /// (retry ms, id): failed downloads waiting for an automatic retry.
 pub const RETRY_DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("retry_due");
 /// schema version, global pause flag.

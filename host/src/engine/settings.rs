@@ -1,0 +1,56 @@
+//! The engine's tunables, with the defaults the design settles on.
+
+use std::time::Duration;
+
+use super::breaker::BreakerSettings;
+use super::ranking::RankingPolicy;
+use super::retry::RetryPolicy;
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Downloads at one provider at once (pending, queued, downloading, stalled).
+    pub concurrency_per_provider: usize,
+    /// How often each provider's transfers are listed.
+    pub poll_interval: Duration,
+    /// How often the dispatcher looks at the queue (it is also woken by every change).
+    pub dispatch_interval: Duration,
+    /// Downloading without byte progress this long → stalled.
+    pub stall_timeout: Duration,
+    /// Queued at the peer this long → stalled.
+    pub queue_timeout: Duration,
+    /// Stalled this long → cancelled at the provider and retried from another source.
+    pub stall_grace: Duration,
+    /// How long a provider's search may run.
+    pub search_timeout: Duration,
+    pub search_poll: Duration,
+    /// Progress bytes are written at most this often (state changes always at once).
+    pub progress_persist_interval: Duration,
+    /// Polls in a row a transfer may be missing before the download counts it as vanished.
+    pub vanish_after_polls: u32,
+    /// A provider that dropped its transfers on restart gets this long to re-create them.
+    pub restart_grace: Duration,
+    pub retry: RetryPolicy,
+    pub breaker: BreakerSettings,
+    pub ranking: RankingPolicy,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            concurrency_per_provider: 3,
+            poll_interval: Duration::from_secs(2),
+            dispatch_interval: Duration::from_millis(500),
+            stall_timeout: Duration::from_secs(120),
+            queue_timeout: Duration::from_secs(30 * 60),
+            stall_grace: Duration::from_secs(120),
+            search_timeout: Duration::from_secs(15),
+            search_poll: Duration::from_millis(500),
+            progress_persist_interval: Duration::from_secs(10),
+            vanish_after_polls: 3,
+            restart_grace: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            breaker: BreakerSettings::default(),
+            ranking: RankingPolicy::default(),
+        }
+    }
+}
