@@ -151,3 +151,373 @@ async fn nothing_found_fails_with_not_found_and_a_later_retry() {
     running.shutdown().await;
     emulator.shutdown().await;
 }
+
+fn source(peer: &str, title: &str) -> RequestedSource {
+    RequestedSource {
+        peer: peer.into(),
+        filename: format!("@@x\\Music\\{title}\\01 - {title}.flac"),
+        size: 2_000_000,
+    }
+}
+
+#[tokio::test]
+async fn a_stall_is_detected_and_recovered_from_another_source() {
+    let emulator = fast_emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = tributary::engine::settings::EngineSettings {
+        stall_timeout: Duration::from_millis(800),
+        stall_grace: Duration::from_millis(800),
+        ..fast_settings()
+    };
+    let (_plugins, engine, running) =
+        engine_against(&emulator, &dir.path().join("t.redb"), settings).await;
+    let (d, _) = engine
+        .create(NewDownload {
+            source: Some(source("staller", "Stall Song")),
+            ..track("A", "Stall Song")
+        })
+        .unwrap();
+    let mut rx = engine.subscribe();
+    let mut saw_stalled = false;
+    wait_until(
+        Duration::from_secs(30),
+        "stall, then completion elsewhere",
+        || {
+            let now = engine.get(d.id).unwrap();
+            saw_stalled |= now.status == Status::Stalled;
+            now.status == Status::Completed
+        },
+    )
+    .await;
+    assert!(saw_stalled, "the download was seen stalled");
+    let d = engine.get(d.id).unwrap();
+    assert_eq!(d.attempts[0].cause, FailureCause::Stalled);
+    assert_ne!(d.source.unwrap().peer, "staller");
+    assert!(rx.has_changed().unwrap());
+    rx.mark_unchanged();
+    running.shutdown().await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_outage_opens_the_breaker_fails_nothing_and_the_queue_resumes() {
+    let emulator = fast_emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = fast_settings();
+    settings.breaker.recovery = Duration::from_millis(800);
+    let (_plugins, engine, running) =
+        engine_against(&emulator, &dir.path().join("t.redb"), settings).await;
+    emulator.go_down().await;
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(
+            engine
+                .create(track("Artist", &format!("Outage {n}")))
+                .unwrap()
+                .0
+                .id,
+        );
+    }
+    wait_until(Duration::from_secs(10), "the breaker to open", || {
+        engine.health()[0].circuit_state == tributary::engine::breaker::CircuitState::Open
+    })
+    .await;
+    let health = &engine.health()[0];
+    assert!(health.consecutive_failures >= 3);
+    assert!(
+        health
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("unreachable"),
+        "{health:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = engine.stats().unwrap();
+    assert_eq!(s.failed_today, 0, "an outage fails nothing: {s:?}");
+    assert_eq!(s.waiting, 4, "{s:?}");
+
+    emulator.come_back().await.unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the queue to finish after the outage",
+        || engine.stats().unwrap().completed_today == 4,
+    )
+    .await;
+    assert_eq!(
+        engine.health()[0].circuit_state,
+        tributary::engine::breaker::CircuitState::Closed
+    );
+    assert!(engine.health()[0].last_success.is_some());
+    assert_counters_match(&engine);
+    running.shutdown().await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn downloads_finish_across_an_slskd_restart_with_new_ids() {
+    let timings = slskd_emulator::Timings {
+        restart_reenqueue: Duration::from_millis(600),
+        ..Default::default()
+    };
+    let emulator = Emulator::start(EmulatorConfig {
+        timings,
+        speed_factor: 2.0,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_plugins, engine, running) =
+        engine_against(&emulator, &dir.path().join("t.redb"), fast_settings()).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(
+            engine
+                .create(track("Artist", &format!("Restart {n}")))
+                .unwrap()
+                .0
+                .id,
+        );
+    }
+    wait_until(Duration::from_secs(20), "transfers in progress", || {
+        engine.stats().unwrap().downloading >= 1
+    })
+    .await;
+    let before: Vec<Option<String>> = ids
+        .iter()
+        .map(|id| engine.get(*id).unwrap().external_id)
+        .collect();
+    emulator.control().restart_slskd();
+    wait_until(
+        Duration::from_secs(60),
+        "all to complete after the restart",
+        || {
+            ids.iter()
+                .all(|id| engine.get(*id).unwrap().status == Status::Completed)
+        },
+    )
+    .await;
+    let mut changed = 0;
+    for (id, old) in ids.iter().zip(before) {
+        let d = engine.get(*id).unwrap();
+        assert!(
+            d.attempts.is_empty(),
+            "a restart is not a failure: {:?}",
+            d.attempts
+        );
+        if old.is_some() && d.external_id != old {
+            changed += 1;
+        }
+    }
+    assert!(
+        changed >= 1,
+        "at least one transfer was re-created under a new id"
+    );
+    assert_counters_match(&engine);
+    running.shutdown().await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn user_actions_follow_the_transition_table() {
+    let emulator = fast_emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_plugins, engine, running) =
+        engine_against(&emulator, &dir.path().join("t.redb"), fast_settings()).await;
+
+    // Duplicates: same track id, same idempotency key.
+    let (a, created) = engine
+        .create(NewDownload {
+            track_id: Some("trk-1".into()),
+            ..track("A", "Dup")
+        })
+        .unwrap();
+    assert!(created);
+    let (again, created) = engine
+        .create(NewDownload {
+            track_id: Some("trk-1".into()),
+            ..track("A", "Dup")
+        })
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.id, a.id);
+    let (k1, _) = engine
+        .create(NewDownload {
+            idempotency_key: Some("k".into()),
+            ..track("A", "Key")
+        })
+        .unwrap();
+    let (k2, created) = engine
+        .create(NewDownload {
+            idempotency_key: Some("k".into()),
+            ..track("A", "Key")
+        })
+        .unwrap();
+    assert!(!created);
+    assert_eq!(k1.id, k2.id);
+
+    // Validation.
+    assert!(engine.create(track("", "x")).is_err());
+    assert!(engine.create(track("a", "bad\u{0}title")).is_err());
+    assert!(
+        engine
+            .create(NewDownload {
+                provider: Some("nope".into()),
+                ..track("a", "b")
+            })
+            .is_err()
+    );
+
+    // Pause an active transfer: cancelled at the provider, kept paused; resume finishes it.
+    let (slow, _) = engine
+        .create(NewDownload {
+            source: Some(source("busy_bee", "Slow Queue")),
+            ..track("A", "Slow Queue")
+        })
+        .unwrap();
+    wait_until(Duration::from_secs(10), "queued at the peer", || {
+        engine.get(slow.id).unwrap().status == Status::Queued
+    })
+    .await;
+    let ext = engine.get(slow.id).unwrap().external_id.unwrap();
+    let paused = engine.pause(slow.id).unwrap();
+    assert_eq!(paused.status, Status::Paused);
+    assert!(paused.external_id.is_none());
+    wait_until(
+        Duration::from_secs(5),
+        "the transfer to be cancelled at slskd",
+        || {
+            emulator
+                .control()
+                .world()
+                .transfers
+                .iter()
+                .any(|t| t.id.to_string() == ext && t.phase.is_completed())
+        },
+    )
+    .await;
+    assert!(engine.resume(a.id).is_err(), "only paused downloads resume");
+    let resumed = engine.resume(slow.id).unwrap();
+    assert_eq!(resumed.status, Status::Waiting);
+
+    // Cancel (idempotent), then illegal actions on the cancelled record are typed errors.
+    let cancelled = engine.cancel(slow.id).unwrap();
+    assert_eq!(cancelled.status, Status::Cancelled);
+    assert_eq!(engine.cancel(slow.id).unwrap().status, Status::Cancelled);
+    let err = engine.pause(slow.id).unwrap_err();
+    assert!(
+        matches!(err, tributary::engine::manager::EngineError::Illegal(_)),
+        "{err}"
+    );
+    let retried = engine.retry(slow.id).unwrap();
+    assert_eq!(retried.status, Status::Waiting);
+    assert_eq!(retried.retry_count, 0);
+    assert_eq!(
+        retried.source.as_ref().unwrap().peer,
+        "busy_bee",
+        "a cancel is no failure: the source stays"
+    );
+    engine.cancel(slow.id).unwrap();
+
+    // Priority reorders the waiting queue.
+    engine.set_paused(true).unwrap();
+    let (low, _) = engine.create(track("A", "Low Priority")).unwrap();
+    let (high, _) = engine
+        .create(NewDownload {
+            priority: Some(5),
+            ..track("A", "High Priority")
+        })
+        .unwrap();
+    let order: Vec<_> = engine
+        .store()
+        .waiting_in_order(10)
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert!(order.iter().position(|id| *id == high.id) < order.iter().position(|id| *id == low.id));
+    engine.set_priority(low.id, 10).unwrap();
+    let order: Vec<_> = engine
+        .store()
+        .waiting_in_order(10)
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(order[0], low.id);
+    assert!(engine.set_priority(low.id, 5000).is_err());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        engine.get(low.id).unwrap().status,
+        Status::Waiting,
+        "nothing is dispatched while paused"
+    );
+    engine.set_paused(false).unwrap();
+    wait_until(Duration::from_secs(30), "all to complete", || {
+        let s = engine.stats().unwrap();
+        s.total_active == 0
+    })
+    .await;
+    let done = engine.get(a.id).unwrap();
+    assert_eq!(done.status, Status::Completed);
+    let err = engine.cancel(a.id).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a completed download cannot become cancelled"
+    );
+    assert!(
+        engine.retry(a.id).is_err(),
+        "a completed download is not retried"
+    );
+    assert_counters_match(&engine);
+    running.shutdown().await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_provider_data_never_revives_a_finished_download() {
+    let emulator = fast_emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = fast_settings();
+    settings.retry.max_retries = 0;
+    let (_plugins, engine, running) =
+        engine_against(&emulator, &dir.path().join("t.redb"), settings).await;
+    let (d, _) = engine
+        .create(NewDownload {
+            source: Some(source("rejecter", "Stale")),
+            ..track("A", "Stale")
+        })
+        .unwrap();
+    wait_until(Duration::from_secs(10), "final failure", || {
+        engine.get(d.id).unwrap().status == Status::Failed
+    })
+    .await;
+    let failed = engine.get(d.id).unwrap();
+    assert_eq!(failed.failure_cause, Some(FailureCause::Rejected));
+    assert!(failed.next_retry_at.is_none(), "no retries left");
+    // slskd still lists the rejected transfer; polls must not touch the record.
+    let generation = *engine.subscribe().borrow();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        engine.get(d.id).unwrap(),
+        failed,
+        "the same snapshot changes nothing"
+    );
+    assert_eq!(*engine.subscribe().borrow(), generation);
+
+    // A manual retry never reuses the stale transfer, and ends elsewhere.
+    engine.retry(d.id).unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "completion after the retry",
+        || engine.get(d.id).unwrap().status == Status::Completed,
+    )
+    .await;
+    let done = engine.get(d.id).unwrap();
+    assert_ne!(done.source.unwrap().peer, "rejecter");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(engine.get(d.id).unwrap().status, Status::Completed);
+    running.shutdown().await;
+    emulator.shutdown().await;
+}

@@ -478,7 +478,7 @@ impl DownloadManager {
                 self.inner.announce();
                 Ok((download, true))
             }
-            Inserted::Existing(existing) => Ok((existing, false)),
+            Inserted::Existing(existing) => Ok((*existing, false)),
         }
     }
 

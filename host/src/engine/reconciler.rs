@@ -97,15 +97,13 @@ pub(super) fn apply_snapshot(
         let by_id = transfers.iter().find(|t| t.external_id == external);
         // A provider restart re-creates transfers under new ids: match by peer + filename too.
         let by_name = d.source.as_ref().and_then(|s| {
-            transfers
-                .iter()
-                .filter(|t| {
-                    t.external_id != external
-                        && t.peer == s.peer
-                        && t.filename == s.filename
-                        && !is_restart_casualty(t)
-                })
-                .last()
+            // The newest such record: providers list in creation order.
+            transfers.iter().rfind(|t| {
+                t.external_id != external
+                    && t.peer == s.peer
+                    && t.filename == s.filename
+                    && !is_restart_casualty(t)
+            })
         });
         let chosen = match (by_id, by_name) {
             (Some(t), Some(newer)) if is_restart_casualty(t) => Some(newer),
@@ -314,10 +312,8 @@ fn observe(inner: &Arc<Inner>, d: &Download, t: &Transfer) -> Result<(), EngineE
         }
         Ok(())
     })?;
-    if persist_progress {
-        if let Some(l) = inner.live().get_mut(&d.id) {
-            l.persisted_at = now;
-        }
+    if persist_progress && let Some(l) = inner.live().get_mut(&d.id) {
+        l.persisted_at = now;
     }
     if updated.after.status == Status::Stalled && updated.before.status != Status::Stalled {
         tracing::info!(download = %d.id, "stalled: {}", updated.after.status_message.as_deref().unwrap_or(""));

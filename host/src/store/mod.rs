@@ -68,7 +68,7 @@ pub struct Store {
 pub enum Inserted {
     Created,
     /// The key or the track already had this download; nothing was written.
-    Existing(Download),
+    Existing(Box<Download>),
 }
 
 /// What `update` hands back: the record before and after.
@@ -182,7 +182,7 @@ impl Store {
             };
             if let Some(existing) = existing {
                 txn.abort()?;
-                return Ok(Inserted::Existing(existing));
+                return Ok(Inserted::Existing(Box::new(existing)));
             }
         }
         write_download(&txn, None, Some(d))?;

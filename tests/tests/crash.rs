@@ -1,0 +1,117 @@
+//! The engine process killed with SIGKILL in the middle of its work and started again on the
+//! same redb file: every download is still there, none is duplicated, all finish, and the
+//! counters equal a recount.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use slskd_emulator::{Emulator, EmulatorConfig};
+use tributary::engine::download::Status;
+use tributary::store::Store;
+use tributary_tests::PluginsDir;
+
+const DOWNLOADS: usize = 50;
+
+fn worker(db: &std::path::Path, plugins: &std::path::Path, url: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_engine_worker"))
+        .arg(db)
+        .arg(plugins)
+        .arg(url)
+        .arg(DOWNLOADS.to_string())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the worker")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
+    let emulator = Emulator::start(EmulatorConfig {
+        speed_factor: 10.0,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let plugins = PluginsDir::with(&["plugins/slskd"]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.redb");
+    let url = emulator.url();
+
+    let mut kills = 0;
+    let mut final_line = None;
+    for round in 0..6 {
+        let mut child = worker(&db, plugins.path(), &url);
+        let stdout = child.stdout.take().unwrap();
+        // Kill after a random share of the work in the first rounds; then let it finish.
+        let kill_at_completed = if round < 4 {
+            Some(fastrand::usize(round * 8..round * 8 + 8))
+        } else {
+            None
+        };
+        let started = Instant::now();
+        let lines = tokio::task::spawn_blocking(move || {
+            let mut seen = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let done_enough = kill_at_completed.is_some_and(|k| {
+                    line.split(' ')
+                        .nth(1)
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|c| c >= k)
+                });
+                seen.push(line);
+                if done_enough {
+                    break;
+                }
+            }
+            seen
+        })
+        .await
+        .unwrap();
+        let last = lines.last().cloned().unwrap_or_default();
+        if last.starts_with("done") {
+            let status = child.wait().unwrap();
+            assert!(status.success(), "the worker failed: {status}");
+            final_line = Some(last);
+            break;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        kills += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "round {round} took too long"
+        );
+    }
+    assert!(kills >= 3, "the worker was killed {kills} times");
+    let final_line = final_line.expect("the worker finished after the kills");
+    assert_eq!(final_line, format!("done {DOWNLOADS} 0 {DOWNLOADS}"));
+
+    let store = Store::open(&db).unwrap();
+    let (recount, all) = store.recount().unwrap();
+    assert_eq!(store.counts().unwrap(), recount);
+    assert_eq!(all.len(), DOWNLOADS, "nothing lost, nothing duplicated");
+    assert!(all.iter().all(|d| d.status == Status::Completed));
+    for i in 0..DOWNLOADS {
+        assert!(
+            store
+                .by_idempotency_key(&format!("crash-{i}"))
+                .unwrap()
+                .is_some()
+        );
+    }
+    // Each file went to slskd once per download: no transfer was enqueued twice.
+    let world = emulator.control().world();
+    let mut files: Vec<&str> = world
+        .transfers
+        .iter()
+        .filter(|t| !t.removed)
+        .map(|t| t.filename.as_str())
+        .collect();
+    files.sort();
+    let before = files.len();
+    files.dedup();
+    assert_eq!(files.len(), before, "a file was enqueued twice");
+    drop(world);
+    emulator.shutdown().await;
+}
