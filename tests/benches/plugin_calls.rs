@@ -28,11 +28,13 @@ async fn main() {
     let plugins = PluginsDir::with(&["plugins/slskd", "tests/plugins/hostile"]);
     let cache = tempfile::tempdir().unwrap();
 
-    let mut hostile_grant = ProviderGrant::default();
-    hostile_grant.settings = BTreeMap::from([(
-        "url".to_owned(),
-        SettingValue::Text("http://127.0.0.1:9".into()),
-    )]);
+    let hostile_grant = ProviderGrant {
+        settings: BTreeMap::from([(
+            "url".to_owned(),
+            SettingValue::Text("http://127.0.0.1:9".into()),
+        )]),
+        ..ProviderGrant::default()
+    };
     for round in ["no cache", "cache"] {
         let runtime = PluginRuntime::new(cache.path()).unwrap();
         let (_, stats) = runtime
