@@ -101,17 +101,18 @@ async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
         );
     }
     // Each file went to slskd once per download: no transfer was enqueued twice.
-    let world = emulator.control().world();
-    let mut files: Vec<&str> = world
-        .transfers
-        .iter()
-        .filter(|t| !t.removed)
-        .map(|t| t.filename.as_str())
-        .collect();
+    let mut files: Vec<String> = {
+        let world = emulator.control().world();
+        world
+            .transfers
+            .iter()
+            .filter(|t| !t.removed)
+            .map(|t| t.filename.clone())
+            .collect()
+    };
     files.sort();
     let before = files.len();
     files.dedup();
     assert_eq!(files.len(), before, "a file was enqueued twice");
-    drop(world);
     emulator.shutdown().await;
 }
