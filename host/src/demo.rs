@@ -1,39 +1,47 @@
-//! `tributary demo`: the slskd plugin, loaded by the real runtime, against the built-in slskd
-//! emulator — ping, search, rank, enqueue, and watch the transfers to the end.
-//!
-//! Until the download engine lands this drives the provider directly; afterwards the demo
-//! becomes the full server with a few downloads queued.
+//! `tributary demo`: the full server with the slskd plugin against the built-in slskd emulator
+//! and a few downloads queued, so a first run shows live progress at http://127.0.0.1:8765.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use slskd_emulator::{Emulator, EmulatorConfig};
 
+use crate::app::{App, shutdown_signal};
 use crate::config::{Config, ProviderGrant, SettingValue};
-use crate::engine::provider::{Provider, Source, TrackQuery, TransferState};
-use crate::engine::ranking::{RankingPolicy, Wanted};
-use crate::plugins::PluginRuntime;
+use crate::engine::manager::{NewDownload, RequestedSource};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoOptions {
     /// Where the plugins are (the build step puts slskd.wasm in plugins/slskd/).
     #[arg(long, default_value = "./plugins")]
     pub plugins_dir: PathBuf,
+    /// Address of the web UI and API.
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    pub bind: SocketAddr,
     /// Make the emulated transfers this many times faster.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 1.0)]
     pub speed_factor: f64,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 120)]
+    /// Exit once the demo downloads have finished (instead of serving until Ctrl-C).
+    #[arg(long)]
+    pub exit_when_done: bool,
+    /// Give up after this many seconds when --exit-when-done is set.
+    #[arg(long, default_value_t = 180)]
     pub timeout_secs: u64,
 }
 
-const TRACKS: &[(&str, &str)] = &[
-    ("Boards of Canada", "Roygbiv"),
-    ("Aphex Twin", "Avril 14th"),
-    ("Burial", "Archangel"),
+const TRACKS: &[(&str, &str, &str)] = &[
+    (
+        "Boards of Canada",
+        "Roygbiv",
+        "Music Has the Right to Children",
+    ),
+    ("Aphex Twin", "Avril 14th", "Drukqs"),
+    ("Burial", "Archangel", "Untrue"),
+    ("Massive Attack", "Teardrop", "Mezzanine"),
+    ("Portishead", "Roads", "Dummy"),
 ];
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
@@ -44,21 +52,24 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     .await
     .context("starting the slskd emulator")?;
     println!("slskd emulator listening on {}", emulator.url());
-    let result = drive(&options, &emulator).await;
+    let data = tempfile::Builder::new()
+        .prefix("tributary-demo")
+        .tempdir()?;
+    let result = serve(&options, &emulator, data.path()).await;
     emulator.shutdown().await;
     result
 }
 
-async fn drive(options: &DemoOptions, emulator: &Emulator) -> anyhow::Result<()> {
+async fn serve(
+    options: &DemoOptions,
+    emulator: &Emulator,
+    data: &std::path::Path,
+) -> anyhow::Result<()> {
     let mut settings = BTreeMap::new();
     settings.insert("url".to_owned(), SettingValue::Text(emulator.url()));
     settings.insert(
         "api_key".to_owned(),
-        SettingValue::Text(
-            slskd_emulator::EmulatorConfig::default()
-                .api_key
-                .unwrap_or_default(),
-        ),
+        SettingValue::Text(EmulatorConfig::default().api_key.unwrap_or_default()),
     );
     let grant = ProviderGrant {
         enabled: true,
@@ -67,144 +78,77 @@ async fn drive(options: &DemoOptions, emulator: &Emulator) -> anyhow::Result<()>
         ..ProviderGrant::default()
     };
     let mut config = Config::default();
+    config.server.bind = options.bind;
+    config.storage.path = data.join("demo.redb");
     config.plugins.dir = options.plugins_dir.clone();
+    config.plugins.cache_dir = Some(PathBuf::from("./data/plugin-cache"));
     config.providers.insert("slskd".to_owned(), grant);
 
-    let runtime = PluginRuntime::new(config.plugin_cache_dir())?;
-    let report = runtime
-        .load_dir(&config.plugins.dir, &config.providers)
-        .await;
-    for (path, error) in &report.refused {
-        println!("refused {}: {error}", path.display());
-    }
-    let Some((slskd, stats)) = report
-        .loaded
-        .iter()
-        .find(|(p, _)| p.descriptor().id == "slskd")
-    else {
+    let app = App::start(&config).await?;
+    if app.engine.provider_ids().is_empty() {
+        app.shutdown().await;
         bail!(
             "the slskd plugin is not in {} (build it with `cargo xtask build-plugins`)",
-            config.plugins.dir.display()
+            options.plugins_dir.display()
         );
-    };
-    let slskd: Arc<dyn Provider> = slskd.clone();
-    println!(
-        "loaded plugin {} {} ({} KB; {:?}, {:.1} ms)",
-        slskd.descriptor().display_name,
-        slskd.descriptor().version,
-        stats.wasm_bytes / 1024,
-        stats.cache,
-        stats.compile_ms
-    );
-    let health = slskd.ping().await?;
-    println!(
-        "ping: slskd {} — {}",
-        health.service_version.unwrap_or_default(),
-        health.detail
-    );
-
-    let policy = RankingPolicy::default();
-    let mut enqueued = Vec::new();
-    for (artist, title) in TRACKS {
-        let query = TrackQuery {
+    }
+    for (artist, title, album) in TRACKS {
+        app.engine.create(NewDownload {
             artist: (*artist).into(),
             title: (*title).into(),
-            album: None,
-            duration_secs: None,
-            search_timeout_ms: 5_000,
-        };
-        let search_id = slskd.start_search(&query).await?;
-        let started = Instant::now();
-        let progress = loop {
-            let progress = slskd.poll_search(&search_id).await?;
-            if progress.complete || started.elapsed() > Duration::from_secs(20) {
-                break progress;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
-        let ranked = policy.rank(
-            &progress.candidates,
-            &Wanted {
-                title,
-                duration_secs: None,
-            },
-            &[],
-        );
-        println!(
-            "search {artist} - {title}: {} candidates in {:.1} s",
-            progress.candidates.len(),
-            started.elapsed().as_secs_f64()
-        );
-        let Some(best) = ranked.first() else {
-            println!("  nothing to download");
-            continue;
-        };
-        let source = Source {
-            peer: best.peer.clone(),
-            filename: best.filename.clone(),
-            size: best.size,
-        };
-        let id = slskd.enqueue(&source).await?;
-        println!(
-            "  enqueued {} from {} ({}, {} bytes) as {id}",
-            best.extension, best.peer, best.filename, best.size
-        );
-        enqueued.push(id);
+            album: Some((*album).into()),
+            ..NewDownload::default()
+        })?;
     }
-    // One peer that refuses, to show a failure as the plugin reports it.
-    let refused = Source {
-        peer: "rejecter".into(),
-        filename: "@@rejec\\Music\\Demo\\01 - Demo.flac".into(),
-        size: 1234,
-    };
-    enqueued.push(slskd.enqueue(&refused).await?);
+    // One from a peer that refuses: it fails over to another source.
+    app.engine.create(NewDownload {
+        artist: "Demo".into(),
+        title: "Refused First".into(),
+        source: Some(RequestedSource {
+            peer: "rejecter".into(),
+            filename: "@@rejec\\Music\\Demo\\01 - Refused First.flac".into(),
+            size: 4_200_000,
+        }),
+        ..NewDownload::default()
+    })?;
+    println!(
+        "Download Center: http://{}/  (API: /api/downloads/manager/active, docs: /api/docs)",
+        app.addr
+    );
 
-    let deadline = Instant::now() + Duration::from_secs(options.timeout_secs);
-    loop {
-        let transfers = slskd.list_transfers().await?;
-        let ours: Vec<_> = transfers
-            .iter()
-            .filter(|t| enqueued.contains(&t.external_id))
-            .collect();
-        for t in &ours {
-            let percent = if t.size > 0 {
-                t.bytes_transferred as f64 * 100.0 / t.size as f64
-            } else {
-                0.0
-            };
-            let failure = t
-                .failure
-                .as_ref()
-                .map(|f| format!(" ({:?}: {})", f.reason, f.message))
-                .unwrap_or_default();
-            println!(
-                "  {:<12} {:>5.1}% {:>9.0} B/s {:?}{failure}",
-                t.peer, percent, t.speed_bytes_per_sec, t.state
-            );
+    let started = Instant::now();
+    let mut last = String::new();
+    let outcome = loop {
+        let stats = app.engine.stats()?;
+        let line = format!(
+            "{} waiting │ {} pending │ {} queued │ {} downloading │ {} completed │ {} failed",
+            stats.waiting,
+            stats.pending,
+            stats.queued,
+            stats.downloading,
+            stats.completed_today,
+            stats.failed_today
+        );
+        if line != last {
+            println!("{line}");
+            last = line;
         }
-        let done = ours.len() == enqueued.len()
-            && ours.iter().all(|t| {
-                matches!(
-                    t.state,
-                    TransferState::Succeeded | TransferState::Failed | TransferState::Cancelled
-                )
-            });
-        if done {
-            let succeeded = ours
-                .iter()
-                .filter(|t| t.state == TransferState::Succeeded)
-                .count();
-            println!(
-                "done: {succeeded} succeeded, {} failed",
-                ours.len() - succeeded
-            );
-            slskd.clear_finished().await?;
-            return Ok(());
+        if options.exit_when_done {
+            if stats.total_active == 0 {
+                break Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(options.timeout_secs) {
+                break Err(anyhow::anyhow!(
+                    "the demo downloads did not finish within {} s",
+                    options.timeout_secs
+                ));
+            }
         }
-        if Instant::now() > deadline {
-            bail!("transfers did not finish within {} s", options.timeout_secs);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown_signal() => break Ok(()),
         }
-        println!("--");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    };
+    app.shutdown().await;
+    outcome
 }

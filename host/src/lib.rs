@@ -1,10 +1,14 @@
 //! Tributary: a self-hosted download manager for music libraries.
 //!
 //! `config` reads the operator's settings; `engine` is the download logic in plain Rust;
-//! `plugins` runs the sandboxed WebAssembly providers; `demo` shows them working together.
+//! `plugins` runs the sandboxed WebAssembly providers; `store` persists; `api` and `view` are
+//! the HTTP surface; `app` assembles them; `demo` runs it all against the slskd emulator.
 
+pub mod api;
+pub mod app;
 pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod plugins;
 pub mod store;
+pub mod view;

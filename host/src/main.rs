@@ -18,7 +18,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the slskd plugin against the built-in slskd emulator and show what it does.
+    /// Run the server.
+    Serve {
+        /// The config file (TOML); every key can also come from TRIBUTARY_* variables.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run the server against the built-in slskd emulator with a few downloads queued.
     Demo(tributary::demo::DemoOptions),
     /// Work with provider plugins.
     Plugins {
@@ -61,6 +67,14 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Serve { config } => {
+                let config = Config::load(config.as_deref())?;
+                let app = tributary::app::App::start(&config).await?;
+                tributary::app::shutdown_signal().await;
+                tracing::info!("shutting down");
+                app.shutdown().await;
+                Ok(())
+            }
             Command::Demo(options) => tributary::demo::run(options).await,
             Command::Plugins {
                 command: PluginsCommand::Check { dir, config },

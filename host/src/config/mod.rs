@@ -32,6 +32,75 @@ pub struct Config {
     /// What the operator grants each plugin, keyed by plugin id.
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderGrant>,
+    #[serde(default)]
+    pub engine: EngineConfig,
+}
+
+/// `[engine]`: queue policy. Every key is optional; the defaults are the design's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub concurrency_per_provider: Option<usize>,
+    pub poll_interval_ms: Option<u64>,
+    pub stall_timeout_secs: Option<u64>,
+    pub queue_timeout_secs: Option<u64>,
+    pub stall_grace_secs: Option<u64>,
+    pub search_timeout_secs: Option<u64>,
+    pub max_retries: Option<u32>,
+    /// Delays before automatic retries, e.g. [60, 300, 900].
+    pub retry_backoff_secs: Option<Vec<u64>>,
+    /// Best first, e.g. ["flac", "mp3:320", "mp3"].
+    pub preferred_formats: Option<Vec<String>>,
+}
+
+impl EngineConfig {
+    pub fn settings(&self) -> Result<crate::engine::settings::EngineSettings, String> {
+        use crate::engine::ranking::FormatPreference;
+        let mut s = crate::engine::settings::EngineSettings::default();
+        if let Some(v) = self.concurrency_per_provider {
+            if v == 0 {
+                return Err("engine.concurrency_per_provider must be at least 1".into());
+            }
+            s.concurrency_per_provider = v;
+        }
+        if let Some(v) = self.poll_interval_ms {
+            s.poll_interval = Duration::from_millis(v.max(100));
+        }
+        if let Some(v) = self.stall_timeout_secs {
+            s.stall_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = self.queue_timeout_secs {
+            s.queue_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = self.stall_grace_secs {
+            s.stall_grace = Duration::from_secs(v);
+        }
+        if let Some(v) = self.search_timeout_secs {
+            s.search_timeout = Duration::from_secs(v.clamp(1, 300));
+        }
+        if let Some(v) = self.max_retries {
+            s.retry.max_retries = v;
+        }
+        if let Some(v) = &self.retry_backoff_secs {
+            if v.is_empty() {
+                return Err("engine.retry_backoff_secs must not be empty".into());
+            }
+            s.retry.backoff = v.iter().map(|secs| Duration::from_secs(*secs)).collect();
+        }
+        if let Some(list) = &self.preferred_formats {
+            s.ranking.formats = list
+                .iter()
+                .map(|f| {
+                    FormatPreference::parse(f).ok_or_else(|| {
+                        format!(
+                            "engine.preferred_formats: {f:?} is not like \"flac\" or \"mp3:320\""
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(s)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -502,6 +502,25 @@ impl DownloadManager {
         d
     }
 
+    /// Every non-terminal download, with live progress: downloading first, then stalled,
+    /// queued and pending, then waiting in dispatch order, then paused.
+    pub fn active(&self) -> Result<Vec<Download>, EngineError> {
+        let mut out = Vec::new();
+        for status in [
+            Status::Downloading,
+            Status::Stalled,
+            Status::Queued,
+            Status::Pending,
+        ] {
+            let mut group = self.with_status(status)?;
+            group.sort_by_key(|d| d.status_since);
+            out.extend(group);
+        }
+        out.extend(self.inner.store.waiting_in_order(usize::MAX)?);
+        out.extend(self.with_status(Status::Paused)?);
+        Ok(out)
+    }
+
     /// Every download in one status, with live progress.
     pub fn with_status(&self, status: Status) -> Result<Vec<Download>, EngineError> {
         Ok(self

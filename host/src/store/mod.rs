@@ -277,6 +277,44 @@ impl Store {
         self.load_ids(ids)
     }
 
+    /// One page of downloads in id order, after `after`, optionally of one status: exports walk
+    /// the store this way without holding it all in memory.
+    pub fn page(
+        &self,
+        status: Option<Status>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Download>, StoreError> {
+        let start = after.map_or(0, |a| a.as_u128().saturating_add(1));
+        if after.is_some_and(|a| a.as_u128() == u128::MAX) {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(DOWNLOADS)?;
+        let mut out = Vec::new();
+        match status {
+            None => {
+                for entry in records.range(start..)?.take(limit) {
+                    let (k, v) = entry?;
+                    out.push(decode(k.value(), v.value())?);
+                }
+            }
+            Some(s) => {
+                let index = txn.open_table(BY_STATUS)?;
+                for entry in index
+                    .range((s.code(), start)..=(s.code(), u128::MAX))?
+                    .take(limit)
+                {
+                    let id = entry?.0.value().1;
+                    if let Some(raw) = records.get(id)? {
+                        out.push(decode(id, raw.value())?);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Waiting downloads in dispatch order: priority high to low, then oldest first.
     pub fn waiting_in_order(&self, limit: usize) -> Result<Vec<Download>, StoreError> {
         let ids = {

@@ -1,0 +1,149 @@
+//! `/api/downloads/manager/*`: the Download Manager API (JSON routes; the HTMX partials and the
+//! page live in `pages`).
+
+use std::time::Duration;
+
+use salvo::oapi::endpoint;
+use salvo::prelude::*;
+
+use super::error::ApiError;
+use super::input::query_u32;
+use super::state::{reply, state};
+use crate::engine::breaker::CircuitState;
+use crate::view::dto::{
+    ActiveDownloadsResponse, DeletedResponse, ProviderHealthDto, ProvidersHealthResponse,
+    QueueStatsDto, RetryAllResponse, UnifiedDownload,
+};
+
+/// How long the health route waits for a provider it pings directly.
+const DIRECT_PING_TIMEOUT: Duration = Duration::from_secs(3);
+/// The largest `days` accepted.
+pub const MAX_DAYS: u32 = 3650;
+
+/// Every active download from every provider, with queue statistics.
+#[endpoint(tags("manager"), responses((status_code = 200, body = ActiveDownloadsResponse)))]
+pub async fn active(depot: &mut Depot, res: &mut Response) {
+    reply(res, active_inner(depot));
+}
+
+fn active_inner(depot: &Depot) -> Result<ActiveDownloadsResponse, ApiError> {
+    let s = state(depot)?;
+    let downloads = s
+        .engine
+        .active()?
+        .iter()
+        .map(UnifiedDownload::from)
+        .collect();
+    Ok(ActiveDownloadsResponse {
+        downloads,
+        stats: s.engine.stats()?.into(),
+        providers_available: s.engine.providers_available(),
+    })
+}
+
+/// Queue statistics, from counters (constant time).
+#[endpoint(tags("manager"), responses((status_code = 200, body = QueueStatsDto)))]
+pub async fn stats(depot: &mut Depot, res: &mut Response) {
+    reply(
+        res,
+        state(depot).and_then(|s| Ok(QueueStatsDto::from(s.engine.stats()?))),
+    );
+}
+
+/// Each provider's circuit breaker and connection.
+#[endpoint(tags("manager"), responses((status_code = 200, body = ProvidersHealthResponse)))]
+pub async fn health(depot: &mut Depot, res: &mut Response) {
+    let result = match state(depot) {
+        Ok(s) => Ok(health_of(&s).await),
+        Err(e) => Err(e),
+    };
+    reply(res, result);
+}
+
+pub async fn health_of(s: &super::state::AppState) -> ProvidersHealthResponse {
+    let now = time::OffsetDateTime::now_utc();
+    let mut providers = Vec::new();
+    for h in s.engine.health() {
+        let mut dto = ProviderHealthDto::new(&h, now);
+        // Not polled yet: ask the provider itself, briefly.
+        if h.last_success.is_none()
+            && h.consecutive_failures == 0
+            && h.circuit_state == CircuitState::Closed
+            && let Some(provider) = s.engine.provider(&h.id)
+        {
+            match tokio::time::timeout(DIRECT_PING_TIMEOUT, provider.ping()).await {
+                Ok(Ok(answer)) => {
+                    dto.is_healthy = answer.ready;
+                    dto.has_successful_connection = true;
+                    dto.error_message = (!answer.ready).then_some(answer.detail);
+                }
+                Ok(Err(e)) => {
+                    dto.is_healthy = false;
+                    dto.error_message = Some(e.to_string());
+                }
+                Err(_) => {
+                    dto.is_healthy = false;
+                    dto.error_message = Some(format!(
+                        "no answer within {} s",
+                        DIRECT_PING_TIMEOUT.as_secs()
+                    ));
+                }
+            }
+        }
+        providers.push(dto);
+    }
+    let overall_healthy = providers.iter().all(|p| p.is_healthy);
+    ProvidersHealthResponse {
+        providers,
+        overall_healthy,
+    }
+}
+
+/// Puts every failed download back in the queue.
+#[endpoint(tags("manager"), responses((status_code = 200, body = RetryAllResponse)))]
+pub async fn retry_all_failed(depot: &mut Depot, res: &mut Response) {
+    reply(
+        res,
+        state(depot).and_then(|s| {
+            let retried = s.engine.retry_all_failed()?;
+            Ok(RetryAllResponse {
+                retried,
+                message: format!("Queued {retried} downloads for retry"),
+            })
+        }),
+    );
+}
+
+/// Deletes every failed download.
+#[endpoint(tags("manager"), responses((status_code = 200, body = DeletedResponse)))]
+pub async fn clear_failed(depot: &mut Depot, res: &mut Response) {
+    reply(
+        res,
+        state(depot).and_then(|s| {
+            let deleted = s.engine.clear_failed()?;
+            Ok(DeletedResponse {
+                deleted,
+                message: format!("Removed {deleted} failed downloads"),
+            })
+        }),
+    );
+}
+
+/// Deletes completed downloads that completed more than `days` days ago (default 7).
+#[endpoint(
+    tags("manager"),
+    parameters(("days" = Option<u32>, Query, description = "Age in days, 0 to 3650; default 7")),
+    responses((status_code = 200, body = DeletedResponse), (status_code = 400, body = crate::view::dto::ErrorBody))
+)]
+pub async fn clear_history(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let result = (|| {
+        let days = query_u32(req, "days", MAX_DAYS)?.unwrap_or(7);
+        let s = state(depot)?;
+        let deleted = s.engine.clear_history(days)?;
+        Ok(DeletedResponse {
+            deleted,
+            message: format!("Removed {deleted} old downloads"),
+        })
+    })();
+    reply(res, result);
+}

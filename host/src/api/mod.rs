@@ -1,0 +1,97 @@
+//! The HTTP surface (salvo): thin handlers over the engine and the live feed. Knows nothing of
+//! wasmtime.
+
+mod download_routes;
+mod error;
+mod events;
+mod export;
+mod input;
+pub mod live;
+mod manager_routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use salvo::conn::tcp::TcpAcceptor;
+use salvo::oapi::OpenApi;
+use salvo::oapi::swagger_ui::SwaggerUi;
+use salvo::prelude::*;
+use salvo::server::ServerHandle;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Unknown routes under `/api` answer 404 in JSON.
+#[handler]
+async fn not_found(req: &mut Request, res: &mut Response) {
+    ApiError::not_found(format!("no route {} {}", req.method(), req.uri().path())).write(res);
+}
+
+/// Every route, with the OpenAPI document generated from them.
+pub fn router(state: AppState) -> Router {
+    use download_routes as d;
+    use manager_routes as m;
+    let manager = Router::with_path("manager")
+        .push(Router::with_path("active").get(m::active))
+        .push(Router::with_path("stats").get(m::stats))
+        .push(Router::with_path("events").get(events::events))
+        .push(Router::with_path("health").get(m::health))
+        .push(Router::with_path("retry-all-failed").post(m::retry_all_failed))
+        .push(Router::with_path("clear-failed").delete(m::clear_failed))
+        .push(Router::with_path("history/clear").delete(m::clear_history))
+        .push(Router::with_path("export").get(export::export));
+    let downloads = Router::with_path("api/downloads")
+        .post(d::create)
+        .push(manager)
+        .push(Router::with_path("batch-action").post(d::batch))
+        .push(Router::with_path("pause").post(d::pause_queue))
+        .push(Router::with_path("resume").post(d::resume_queue))
+        .push(
+            Router::with_path("{id}")
+                .get(d::get_one)
+                .push(Router::with_path("cancel").post(d::cancel))
+                .push(Router::with_path("retry").post(d::retry))
+                .push(Router::with_path("pause").post(d::pause))
+                .push(Router::with_path("resume").post(d::resume))
+                .push(Router::with_path("priority").patch(d::set_priority)),
+        );
+    let api = Router::new().push(downloads);
+    let doc = OpenApi::new("Tributary", env!("CARGO_PKG_VERSION")).merge_router(&api);
+    Router::new()
+        .hoop(salvo::affix_state::inject(state))
+        .push(api)
+        .push(doc.into_router("api/openapi.json"))
+        .push(SwaggerUi::new("/api/openapi.json").into_router("api/docs"))
+        .push(Router::with_path("api/{**rest}").goal(not_found))
+}
+
+/// A running HTTP server.
+pub struct HttpServer {
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HttpServer {
+    /// Serves `router` on an already bound listener.
+    pub fn start(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<HttpServer> {
+        let addr = listener.local_addr()?;
+        let acceptor = TcpAcceptor::try_from(listener)?;
+        let server = Server::new(acceptor);
+        let handle = server.handle();
+        let task = tokio::spawn(server.serve(router));
+        Ok(HttpServer { addr, handle, task })
+    }
+
+    /// Stops accepting, lets requests in flight finish (bounded), then returns.
+    pub async fn stop(self, grace: Duration) {
+        self.handle.stop_graceful(Some(grace));
+        if tokio::time::timeout(grace + Duration::from_secs(1), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the HTTP server did not stop within {grace:?}");
+        }
+    }
+}

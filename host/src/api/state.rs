@@ -1,0 +1,35 @@
+//! What every handler reaches through the depot.
+
+use salvo::Depot;
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::live::LiveFeed;
+use crate::engine::manager::DownloadManager;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: DownloadManager,
+    pub live: LiveFeed,
+    /// Fires when the server shuts down (SSE streams end).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+pub fn state(depot: &Depot) -> Result<AppState, ApiError> {
+    depot.get_typed::<AppState>().cloned().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "application state missing",
+        )
+    })
+}
+
+/// Writes a JSON answer or the error.
+pub fn reply<T: Serialize + Send>(res: &mut Response, result: Result<T, ApiError>) {
+    match result {
+        Ok(value) => res.render(Json(value)),
+        Err(e) => e.write(res),
+    }
+}

@@ -1,0 +1,118 @@
+//! The assembled service: store, plugins, engine, live feed and HTTP server, started from a
+//! [`Config`] and stopped gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::api::live::LiveFeed;
+use crate::api::{AppState, HttpServer, router};
+use crate::config::Config;
+use crate::engine::clock::SystemClock;
+use crate::engine::manager::{DownloadManager, Running};
+use crate::engine::provider::Provider;
+use crate::plugins::PluginRuntime;
+use crate::store::Store;
+
+/// Requests in flight get this long to finish at shutdown.
+const HTTP_GRACE: Duration = Duration::from_secs(5);
+
+pub struct App {
+    pub addr: SocketAddr,
+    pub engine: DownloadManager,
+    pub live: LiveFeed,
+    running: Running,
+    server: HttpServer,
+    stop: watch::Sender<bool>,
+    live_task: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    pub async fn start(config: &Config) -> anyhow::Result<App> {
+        let settings = config
+            .engine
+            .settings()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [engine] settings")?;
+        let store = Store::open(&config.storage.path)?;
+        let runtime = PluginRuntime::new(config.plugin_cache_dir())?;
+        let report = runtime
+            .load_dir(&config.plugins.dir, &config.providers)
+            .await;
+        for (path, error) in &report.refused {
+            tracing::error!("plugin {} not loaded: {error}", path.display());
+        }
+        if report.loaded.is_empty() {
+            tracing::warn!(
+                "no provider plugin loaded from {}: downloads will wait",
+                config.plugins.dir.display()
+            );
+        }
+        let providers: Vec<Arc<dyn Provider>> = report
+            .loaded
+            .into_iter()
+            .map(|(p, _)| p as Arc<dyn Provider>)
+            .collect();
+        let engine = DownloadManager::new(store, providers, settings, Arc::new(SystemClock))?;
+        let running = engine.start()?;
+
+        let listener = tokio::net::TcpListener::bind(config.server.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+        let (stop, stop_rx) = watch::channel(false);
+        let live = LiveFeed::new();
+        let live_task = tokio::spawn(live.clone().run(engine.clone(), stop_rx.clone()));
+        let state = AppState {
+            engine: engine.clone(),
+            live: live.clone(),
+            shutdown: stop_rx,
+        };
+        let server = HttpServer::start(listener, router(state))?;
+        tracing::info!("Tributary listening on http://{}", server.addr);
+        Ok(App {
+            addr: server.addr,
+            engine,
+            live,
+            running,
+            server,
+            stop,
+            live_task,
+        })
+    }
+
+    /// Stops taking requests, ends SSE streams, lets the write in progress finish, stops the
+    /// engine's tasks.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.server.stop(HTTP_GRACE).await;
+        let _ = self.live_task.await;
+        self.running.shutdown().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,267 @@
+//! What the API answers, field for field as `spec/download-manager-api.md` names them.
+
+use salvo::oapi::ToSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::format;
+use crate::engine::download::{Download, Status};
+use crate::engine::manager::{ProviderHealth, QueueStats};
+
+/// RFC 3339 in UTC with `Z`, whole seconds.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    let t = t
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrackInfoDto {
+    pub title: String,
+    pub artist: String,
+    pub album: Option<String>,
+    /// "Artist - Title".
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProgressDto {
+    /// 0 to 100.
+    pub percent: f64,
+    pub bytes_downloaded: u64,
+    pub total_bytes: u64,
+    pub speed_bytes_per_sec: f64,
+    /// None while the speed or the size is unknown.
+    pub eta_seconds: Option<u64>,
+    pub speed_formatted: String,
+    pub eta_formatted: String,
+    pub size_formatted: String,
+}
+
+/// One download, whichever provider it is with.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UnifiedDownload {
+    pub id: String,
+    pub track_id: String,
+    pub track_info: TrackInfoDto,
+    /// The provider's kind, e.g. "soulseek".
+    pub provider: String,
+    /// The provider's display name, e.g. "slskd".
+    pub provider_name: String,
+    pub external_id: Option<String>,
+    /// waiting, pending, queued, downloading, paused, stalled, completed, failed or cancelled.
+    pub status: String,
+    pub status_message: Option<String>,
+    pub error_message: Option<String>,
+    pub progress: ProgressDto,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub priority: i32,
+    pub retry_count: u32,
+    pub max_retries: u32,
+    pub failure_cause: Option<String>,
+    pub is_active: bool,
+    pub can_cancel: bool,
+}
+
+impl From<&Download> for UnifiedDownload {
+    fn from(d: &Download) -> Self {
+        let total = d.total_bytes;
+        let done = if total > 0 {
+            d.bytes_downloaded.min(total)
+        } else {
+            d.bytes_downloaded
+        };
+        let percent = if d.status == Status::Completed {
+            100.0
+        } else if total > 0 {
+            ((done as f64 / total as f64) * 1000.0).round() / 10.0
+        } else {
+            0.0
+        };
+        let speed = if d.status == Status::Downloading && d.speed_bytes_per_sec.is_finite() {
+            d.speed_bytes_per_sec.max(0.0)
+        } else {
+            0.0
+        };
+        let eta_seconds =
+            (speed > 0.0 && total > done).then(|| ((total - done) as f64 / speed).ceil() as u64);
+        UnifiedDownload {
+            id: d.id.to_string(),
+            track_id: d.track_id.clone(),
+            track_info: TrackInfoDto {
+                title: d.track.title.clone(),
+                artist: d.track.artist.clone(),
+                album: d.track.album.clone(),
+                display_name: format!("{} - {}", d.track.artist, d.track.title),
+            },
+            provider: d.provider_kind.clone(),
+            provider_name: d.provider_name.clone(),
+            external_id: d.external_id.clone(),
+            status: d.status.as_str().to_owned(),
+            status_message: d.status_message.clone(),
+            error_message: d.error_message.clone(),
+            progress: ProgressDto {
+                percent,
+                bytes_downloaded: done,
+                total_bytes: total,
+                speed_bytes_per_sec: speed,
+                eta_seconds,
+                speed_formatted: format::speed(speed),
+                eta_formatted: format::eta(eta_seconds),
+                size_formatted: format::bytes(if total > 0 { total } else { done }),
+            },
+            created_at: timestamp(d.created_at),
+            started_at: d.started_at.map(timestamp),
+            completed_at: d.completed_at.map(timestamp),
+            priority: d.priority,
+            retry_count: d.retry_count,
+            max_retries: d.max_retries,
+            failure_cause: d.failure_cause.map(|c| c.as_str().to_owned()),
+            is_active: !d.status.is_terminal(),
+            can_cancel: !d.status.is_terminal(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QueueStatsDto {
+    pub waiting: u64,
+    pub pending: u64,
+    pub queued: u64,
+    pub downloading: u64,
+    pub paused: u64,
+    pub stalled: u64,
+    /// Completed in the last 24 hours.
+    pub completed_today: u64,
+    /// Failed in the last 24 hours.
+    pub failed_today: u64,
+    /// Every download not yet completed, failed or cancelled.
+    pub total_active: u64,
+    /// pending + queued + downloading.
+    pub total_in_progress: u64,
+    /// e.g. "13 active · 2 downloading".
+    pub summary_text: String,
+}
+
+impl From<QueueStats> for QueueStatsDto {
+    fn from(s: QueueStats) -> Self {
+        QueueStatsDto {
+            waiting: s.waiting,
+            pending: s.pending,
+            queued: s.queued,
+            downloading: s.downloading,
+            paused: s.paused,
+            stalled: s.stalled,
+            completed_today: s.completed_today,
+            failed_today: s.failed_today,
+            total_active: s.total_active,
+            total_in_progress: s.total_in_progress,
+            summary_text: format!("{} active · {} downloading", s.total_active, s.downloading),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ActiveDownloadsResponse {
+    pub downloads: Vec<UnifiedDownload>,
+    pub stats: QueueStatsDto,
+    pub providers_available: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProviderHealthDto {
+    pub provider: String,
+    pub provider_name: String,
+    pub is_healthy: bool,
+    /// closed, open or half_open.
+    pub circuit_state: Option<String>,
+    pub consecutive_failures: u32,
+    pub last_successful_sync: Option<String>,
+    pub seconds_since_last_sync: Option<u64>,
+    pub seconds_until_recovery_attempt: Option<u64>,
+    pub error_message: Option<String>,
+    pub has_successful_connection: bool,
+}
+
+impl ProviderHealthDto {
+    pub fn new(h: &ProviderHealth, now: OffsetDateTime) -> Self {
+        let since = h
+            .last_success
+            .map(|t| u64::try_from((now - t).whole_seconds()).unwrap_or(0));
+        ProviderHealthDto {
+            provider: h.kind.clone(),
+            provider_name: h.display_name.clone(),
+            is_healthy: h.circuit_state == crate::engine::breaker::CircuitState::Closed
+                && h.consecutive_failures == 0,
+            circuit_state: Some(h.circuit_state.as_str().to_owned()),
+            consecutive_failures: h.consecutive_failures,
+            last_successful_sync: h.last_success.map(timestamp),
+            seconds_since_last_sync: since,
+            seconds_until_recovery_attempt: h.until_trial.map(|d| d.as_secs_f64().ceil() as u64),
+            error_message: h.last_error.clone(),
+            has_successful_connection: h.last_success.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProvidersHealthResponse {
+    pub providers: Vec<ProviderHealthDto>,
+    /// True when every provider is healthy.
+    pub overall_healthy: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RetryAllResponse {
+    pub retried: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeletedResponse {
+    pub deleted: usize,
+    pub message: String,
+}
+
+/// Every error answer: what was wrong, and details when there are any.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+    pub detail: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_with_z() {
+        let t = time::macros::datetime!(2025-12-15 10:00:00.123 +02:00);
+        assert_eq!(timestamp(t), "2025-12-15T08:00:00Z");
+    }
+
+    #[test]
+    fn summary_text_matches_the_spec_example() {
+        let s = QueueStats {
+            waiting: 5,
+            pending: 3,
+            queued: 2,
+            downloading: 2,
+            paused: 0,
+            stalled: 1,
+            completed_today: 15,
+            failed_today: 2,
+            total_active: 13,
+            total_in_progress: 7,
+        };
+        assert_eq!(
+            QueueStatsDto::from(s).summary_text,
+            "13 active · 2 downloading"
+        );
+    }
+}

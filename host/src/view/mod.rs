@@ -1,0 +1,4 @@
+//! What people and clients see: the API's DTOs and the human formats.
+
+pub mod dto;
+pub mod format;
