@@ -216,3 +216,76 @@ pub fn assert_counters_match(manager: &tributary::engine::manager::DownloadManag
     let (recount, _) = manager.store().recount().expect("recount");
     assert_eq!(counts, recount, "counters disagree with a recount");
 }
+
+/// The whole service (store, plugins, engine, HTTP) on a loopback port, against `emulator`.
+pub struct TestApp {
+    pub app: tributary::app::App,
+    pub base: String,
+    pub client: reqwest::Client,
+    _data: tempfile::TempDir,
+    _plugins: PluginsDir,
+}
+
+impl TestApp {
+    pub async fn start(emulator: &Emulator) -> TestApp {
+        let plugins = PluginsDir::with(&["plugins/slskd"]);
+        let data = tempfile::tempdir().expect("data dir");
+        let mut config = tributary::config::Config::default();
+        config.server.bind = "127.0.0.1:0".parse().expect("addr");
+        config.storage.path = data.path().join("t.redb");
+        config.plugins.dir = plugins.path().to_path_buf();
+        config.plugins.cache_dir = Some(shared_cache_dir());
+        config
+            .providers
+            .insert("slskd".into(), slskd_grant(emulator, Some(&emulator_key())));
+        config.engine.poll_interval_ms = Some(200);
+        config.engine.search_timeout_secs = Some(2);
+        let app = tributary::app::App::start(&config)
+            .await
+            .expect("app starts");
+        let base = format!("http://{}", app.addr);
+        TestApp {
+            app,
+            base,
+            client: reqwest::Client::new(),
+            _data: data,
+            _plugins: plugins,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let res = self
+            .client
+            .request(method, self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn shutdown(self) {
+        self.app.shutdown().await;
+    }
+}
