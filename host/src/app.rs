@@ -16,6 +16,7 @@ use crate::engine::manager::{DownloadManager, Running};
 use crate::engine::provider::Provider;
 use crate::plugins::PluginRuntime;
 use crate::store::Store;
+use crate::view::templates::Templates;
 
 /// Requests in flight get this long to finish at shutdown.
 const HTTP_GRACE: Duration = Duration::from_secs(5);
@@ -37,6 +38,12 @@ impl App {
             .settings()
             .map_err(anyhow::Error::msg)
             .context("invalid [engine] settings")?;
+        let templates = Templates::load(&config.server.templates_dir, config.server.dev_templates).with_context(|| {
+            format!(
+                "the Download Center templates are missing at {} (run from the repository root, or set server.templates_dir)",
+                config.server.templates_dir.display()
+            )
+        })?;
         let store = Store::open(&config.storage.path)?;
         let runtime = PluginRuntime::new(config.plugin_cache_dir())?;
         let report = runtime
@@ -69,6 +76,8 @@ impl App {
             engine: engine.clone(),
             live: live.clone(),
             shutdown: stop_rx,
+            templates,
+            insecure_notice: None,
         };
         let server = HttpServer::start(listener, router(state))?;
         tracing::info!("Tributary listening on http://{}", server.addr);

@@ -238,6 +238,7 @@ impl TestApp {
         config
             .providers
             .insert("slskd".into(), slskd_grant(emulator, Some(&emulator_key())));
+        config.server.templates_dir = repo_root().join("templates");
         config.engine.poll_interval_ms = Some(200);
         config.engine.search_timeout_secs = Some(2);
         let app = tributary::app::App::start(&config)

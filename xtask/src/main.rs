@@ -3,7 +3,9 @@
 //!
 //! - `build-plugins`: builds every plugin for wasm32-wasip2 (adding the target if missing) and
 //!   puts each `.wasm` beside its `plugin.toml`.
-//! - `demo`: builds the plugins, then runs `tributary demo` against the built-in slskd emulator.
+//! - `build-assets`: installs the Download Center's front-end packages from the npm registry.
+//! - `demo`: builds the plugins and assets, then runs `tributary demo` against the built-in slskd
+//!   emulator.
 //! - `test`: builds the plugins, checks formatting and clippy, then runs every test (host,
 //!   emulator, plugins, end to end).
 
@@ -24,6 +26,8 @@ struct Args {
 enum Cmd {
     /// Build every plugin for wasm32-wasip2 and place it beside its plugin.toml.
     BuildPlugins,
+    /// Install the Download Center's front-end packages (htmx) from the npm registry.
+    BuildAssets,
     /// Build the plugins and run the demo against the built-in slskd emulator.
     Demo {
         /// Extra arguments for `tributary demo`.
@@ -56,8 +60,10 @@ fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     match args.command {
         Cmd::BuildPlugins => build_plugins(&root),
+        Cmd::BuildAssets => build_assets(&root),
         Cmd::Demo { args } => {
             build_plugins(&root)?;
+            build_assets(&root)?;
             let mut cmd = cargo(&root);
             cmd.args(["run", "--package", "tributary", "--", "demo"])
                 .args(args);
@@ -65,6 +71,8 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Test => {
             build_plugins(&root)?;
+            build_assets(&root)?;
+            ensure_browser()?;
             lint(&root)?;
             let mut unit = cargo(&root);
             unit.args([
@@ -77,6 +85,56 @@ fn main() -> anyhow::Result<()> {
             run(unit)
         }
     }
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs Debian packages when a command is missing (CI and fresh machines run as root).
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    let mut update = Command::new("apt-get");
+    update.arg("update").arg("-qq");
+    run(update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run(install)
+}
+
+/// htmx and its extensions, from the npm registry, into templates/node_modules (served by the host).
+fn build_assets(root: &Path) -> anyhow::Result<()> {
+    if !have("npm") {
+        apt_install(&["nodejs", "npm"])?;
+    }
+    let templates = root.join("templates");
+    if templates
+        .join("node_modules/htmx.org/dist/htmx.min.js")
+        .is_file()
+        && templates.join("node_modules/htmx-ext-sse/sse.js").is_file()
+        && templates
+            .join("node_modules/htmx-ext-json-enc/json-enc.js")
+            .is_file()
+    {
+        return Ok(());
+    }
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&templates);
+    run(npm)
+}
+
+/// The browser tests drive Debian's Chromium through chromedriver.
+fn ensure_browser() -> anyhow::Result<()> {
+    if have("chromium") && have("chromedriver") {
+        return Ok(());
+    }
+    apt_install(&["chromium", "chromium-driver"])
 }
 
 /// Formatting and clippy, native and wasm: a lint failure fails the test command.

@@ -8,6 +8,7 @@ mod export;
 mod input;
 pub mod live;
 mod manager_routes;
+mod pages;
 mod state;
 
 use std::net::SocketAddr;
@@ -32,7 +33,16 @@ async fn not_found(req: &mut Request, res: &mut Response) {
 pub fn router(state: AppState) -> Router {
     use download_routes as d;
     use manager_routes as m;
+    use pages as p;
     let manager = Router::with_path("manager")
+        .push(Router::with_path("center").get(p::center))
+        .push(Router::with_path("htmx/active-list").get(p::active_list))
+        .push(Router::with_path("htmx/stats-bar").get(p::stats_bar))
+        .push(Router::with_path("htmx/provider-health").get(p::provider_health))
+        .push(Router::with_path("htmx/provider-health-mini").get(p::provider_health_mini))
+        .push(Router::with_path("center/htmx/queue").get(p::queue))
+        .push(Router::with_path("center/htmx/history").get(p::history))
+        .push(Router::with_path("center/htmx/failed").get(p::failed))
         .push(Router::with_path("active").get(m::active))
         .push(Router::with_path("stats").get(m::stats))
         .push(Router::with_path("events").get(events::events))
@@ -64,6 +74,10 @@ pub fn router(state: AppState) -> Router {
         .push(doc.into_router("api/openapi.json"))
         .push(SwaggerUi::new("/api/openapi.json").into_router("api/docs"))
         .push(Router::with_path("api/{**rest}").goal(not_found))
+        .push(Router::with_path("static/{**path}").get(pages::static_file))
+        .push(Router::with_path("download-center").get(pages::center))
+        .push(Router::with_path("favicon.ico").get(pages::favicon))
+        .push(Router::new().get(pages::center))
 }
 
 /// A running HTTP server.

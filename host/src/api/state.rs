@@ -15,6 +15,9 @@ pub struct AppState {
     pub live: LiveFeed,
     /// Fires when the server shuts down (SSE streams end).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub templates: crate::view::templates::Templates,
+    /// Shown on the page when the server is reachable from the network without a key.
+    pub insecure_notice: Option<String>,
 }
 
 pub fn state(depot: &Depot) -> Result<AppState, ApiError> {

@@ -108,14 +108,26 @@ impl EngineConfig {
 pub struct ServerConfig {
     #[serde(default = "default_bind")]
     pub bind: SocketAddr,
+    /// The Download Center's templates, static files and installed front-end packages.
+    #[serde(default = "default_templates_dir")]
+    pub templates_dir: PathBuf,
+    /// Re-read templates from disk on every request (for working on them).
+    #[serde(default)]
+    pub dev_templates: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             bind: default_bind(),
+            templates_dir: default_templates_dir(),
+            dev_templates: false,
         }
     }
+}
+
+fn default_templates_dir() -> PathBuf {
+    PathBuf::from("./templates")
 }
 
 fn default_bind() -> SocketAddr {

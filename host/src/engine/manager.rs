@@ -354,6 +354,34 @@ impl DownloadManager {
         self.inner.providers.keys().cloned().collect()
     }
 
+    /// Loaded providers' kinds (the API's `provider` values).
+    pub fn provider_kinds(&self) -> Vec<String> {
+        self.inner
+            .providers
+            .values()
+            .map(|s| s.provider.descriptor().kind.clone())
+            .collect()
+    }
+
+    /// (kind, display name) of each loaded provider.
+    pub fn provider_choices(&self) -> Vec<(String, String)> {
+        self.inner
+            .providers
+            .values()
+            .map(|s| {
+                (
+                    s.provider.descriptor().kind.clone(),
+                    s.provider.descriptor().display_name.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Finished downloads of one status, newest first.
+    pub fn newest(&self, status: Status, limit: usize) -> Result<Vec<Download>, EngineError> {
+        Ok(self.inner.store.terminal_newest(status, limit)?)
+    }
+
     /// Loaded providers' display names.
     pub fn providers_available(&self) -> Vec<String> {
         self.inner

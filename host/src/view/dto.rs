@@ -63,6 +63,8 @@ pub struct UnifiedDownload {
     pub priority: i32,
     pub retry_count: u32,
     pub max_retries: u32,
+    /// Failed attempts so far (each is kept on the record).
+    pub attempts: usize,
     pub failure_cause: Option<String>,
     pub is_active: bool,
     pub can_cancel: bool,
@@ -121,6 +123,7 @@ impl From<&Download> for UnifiedDownload {
             priority: d.priority,
             retry_count: d.retry_count,
             max_retries: d.max_retries,
+            attempts: d.attempts.len(),
             failure_cause: d.failure_cause.map(|c| c.as_str().to_owned()),
             is_active: !d.status.is_terminal(),
             can_cancel: !d.status.is_terminal(),

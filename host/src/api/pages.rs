@@ -1,0 +1,346 @@
+//! The Download Center: the page, its HTMX partials and its static files. Rendered from the
+//! store and the engine's memory; never a provider call.
+
+use std::collections::BTreeMap;
+
+use salvo::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use salvo::http::{HeaderValue, StatusCode};
+use salvo::prelude::*;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::input::{query_choice, query_u32};
+use super::state::{AppState, state};
+use crate::engine::download::Status;
+use crate::view::dto::{ProviderHealthDto, QueueStatsDto, UnifiedDownload};
+
+const QUEUE_STATUSES: &[&str] = &[
+    "downloading",
+    "queued",
+    "pending",
+    "waiting",
+    "stalled",
+    "paused",
+];
+/// Rows a history or failed list shows at most.
+const LIST_LIMIT: usize = 500;
+
+#[derive(Serialize)]
+struct ProviderChoice {
+    kind: String,
+    name: String,
+}
+
+#[derive(Serialize, Default)]
+struct PageContext {
+    stats: Option<QueueStatsDto>,
+    stats_parts: Vec<String>,
+    paused: bool,
+    failed_count: u64,
+    health: Vec<ProviderHealthDto>,
+    downloads: Vec<UnifiedDownload>,
+    total: usize,
+    filtered: bool,
+    filter_status: Option<String>,
+    filter_provider: Option<String>,
+    providers: Vec<ProviderChoice>,
+    self_url: String,
+    days: u32,
+    oob: bool,
+    insecure_notice: Option<String>,
+}
+
+fn html(res: &mut Response, result: Result<String, ApiError>) {
+    match result {
+        Ok(body) => {
+            res.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            res.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res.body(body);
+        }
+        Err(e) => e.write(res),
+    }
+}
+
+fn render(s: &AppState, name: &str, ctx: &PageContext) -> Result<String, ApiError> {
+    s.templates
+        .render(name, ctx)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+fn stats_context(s: &AppState, ctx: &mut PageContext) -> Result<(), ApiError> {
+    let stats = QueueStatsDto::from(s.engine.stats()?);
+    let parts = [
+        (stats.waiting, "waiting"),
+        (stats.pending, "pending"),
+        (stats.queued, "queued"),
+        (stats.downloading, "downloading"),
+        (stats.paused, "paused"),
+        (stats.stalled, "stalled"),
+    ];
+    ctx.stats_parts = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, label)| format!("{n} {label}"))
+        .collect();
+    ctx.stats = Some(stats);
+    ctx.paused = s.engine.is_paused();
+    ctx.failed_count = s.engine.store().counts()?.get(Status::Failed);
+    Ok(())
+}
+
+fn health_context(s: &AppState) -> Vec<ProviderHealthDto> {
+    let now = time::OffsetDateTime::now_utc();
+    s.engine
+        .health()
+        .iter()
+        .map(|h| ProviderHealthDto::new(h, now))
+        .collect()
+}
+
+fn queue_context(req: &Request, s: &AppState, ctx: &mut PageContext) -> Result<(), ApiError> {
+    let status = query_choice(req, "status", QUEUE_STATUSES)?.filter(|v| !v.is_empty());
+    let kinds: Vec<String> = s.engine.provider_kinds();
+    let kind_refs: Vec<&str> = kinds.iter().map(String::as_str).collect();
+    let provider = match req.query::<String>("provider").filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) if kind_refs.contains(&p.as_str()) => Some(p),
+        Some(p) => {
+            return Err(ApiError::bad_request(format!("unknown provider {p:?}"))
+                .with_detail(serde_json::json!({ "accepted": kinds })));
+        }
+    };
+    let active = s.engine.active()?;
+    ctx.total = active.len();
+    ctx.downloads = active
+        .iter()
+        .filter(|d| status.as_deref().is_none_or(|st| d.status.as_str() == st))
+        .filter(|d| provider.as_deref().is_none_or(|p| d.provider_kind == p))
+        .map(UnifiedDownload::from)
+        .collect();
+    ctx.filtered = status.is_some() || provider.is_some();
+    let mut query = BTreeMap::new();
+    if let Some(st) = &status {
+        query.insert("status", st.clone());
+    }
+    if let Some(p) = &provider {
+        query.insert("provider", p.clone());
+    }
+    let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    ctx.self_url = format!(
+        "/api/downloads/manager/center/htmx/queue{}{}",
+        if qs.is_empty() { "" } else { "?" },
+        qs.join("&")
+    );
+    ctx.filter_status = status;
+    ctx.filter_provider = provider;
+    ctx.providers = s
+        .engine
+        .provider_choices()
+        .into_iter()
+        .map(|(kind, name)| ProviderChoice { kind, name })
+        .collect();
+    Ok(())
+}
+
+/// The Download Center page (also at `/` and `/download-center`).
+#[handler]
+pub async fn center(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let result = (|| {
+        let s = state(depot)?;
+        let mut ctx = PageContext {
+            health: health_context(&s),
+            insecure_notice: s.insecure_notice.clone(),
+            ..PageContext::default()
+        };
+        stats_context(&s, &mut ctx)?;
+        queue_context(req, &s, &mut ctx)?;
+        render(&s, "center.html", &ctx)
+    })();
+    html(res, result);
+}
+
+#[handler]
+pub async fn active_list(depot: &mut Depot, res: &mut Response) {
+    let result = (|| {
+        let s = state(depot)?;
+        let ctx = PageContext {
+            downloads: s
+                .engine
+                .active()?
+                .iter()
+                .map(UnifiedDownload::from)
+                .collect(),
+            ..PageContext::default()
+        };
+        render(&s, "partials/active_list.html", &ctx)
+    })();
+    html(res, result);
+}
+
+#[handler]
+pub async fn stats_bar(depot: &mut Depot, res: &mut Response) {
+    let result = (|| {
+        let s = state(depot)?;
+        let mut ctx = PageContext {
+            oob: true,
+            ..PageContext::default()
+        };
+        stats_context(&s, &mut ctx)?;
+        render(&s, "partials/stats_bar.html", &ctx)
+    })();
+    html(res, result);
+}
+
+#[handler]
+pub async fn provider_health(depot: &mut Depot, res: &mut Response) {
+    let result = state(depot).and_then(|s| {
+        render(
+            &s,
+            "partials/provider_health.html",
+            &PageContext {
+                health: health_context(&s),
+                ..PageContext::default()
+            },
+        )
+    });
+    html(res, result);
+}
+
+#[handler]
+pub async fn provider_health_mini(depot: &mut Depot, res: &mut Response) {
+    let result = state(depot).and_then(|s| {
+        render(
+            &s,
+            "partials/provider_health_mini.html",
+            &PageContext {
+                health: health_context(&s),
+                ..PageContext::default()
+            },
+        )
+    });
+    html(res, result);
+}
+
+#[handler]
+pub async fn queue(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let result = (|| {
+        let s = state(depot)?;
+        let mut ctx = PageContext::default();
+        queue_context(req, &s, &mut ctx)?;
+        render(&s, "partials/queue.html", &ctx)
+    })();
+    html(res, result);
+}
+
+#[handler]
+pub async fn history(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let result = (|| {
+        let days = query_u32(req, "days", super::manager_routes::MAX_DAYS)?
+            .unwrap_or(7)
+            .max(1);
+        let s = state(depot)?;
+        let since = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+        let downloads = s
+            .engine
+            .newest(Status::Completed, LIST_LIMIT)?
+            .iter()
+            .filter(|d| d.completed_at.is_some_and(|c| c >= since))
+            .map(UnifiedDownload::from)
+            .collect();
+        let ctx = PageContext {
+            downloads,
+            days,
+            self_url: format!("/api/downloads/manager/center/htmx/history?days={days}"),
+            ..PageContext::default()
+        };
+        render(&s, "partials/history.html", &ctx)
+    })();
+    html(res, result);
+}
+
+#[handler]
+pub async fn failed(depot: &mut Depot, res: &mut Response) {
+    let result = (|| {
+        let s = state(depot)?;
+        let downloads = s
+            .engine
+            .newest(Status::Failed, LIST_LIMIT)?
+            .iter()
+            .map(UnifiedDownload::from)
+            .collect();
+        render(
+            &s,
+            "partials/failed.html",
+            &PageContext {
+                downloads,
+                ..PageContext::default()
+            },
+        )
+    })();
+    html(res, result);
+}
+
+/// The only files served under `/static/`: our own, and the front-end packages installed from
+/// the npm registry by `cargo xtask build-assets`.
+const STATIC_FILES: &[(&str, &str, &str)] = &[
+    ("center.css", "static/center.css", "text/css; charset=utf-8"),
+    (
+        "center.js",
+        "static/center.js",
+        "text/javascript; charset=utf-8",
+    ),
+    ("favicon.svg", "static/favicon.svg", "image/svg+xml"),
+    (
+        "vendor/htmx.min.js",
+        "node_modules/htmx.org/dist/htmx.min.js",
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "vendor/sse.js",
+        "node_modules/htmx-ext-sse/sse.js",
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "vendor/json-enc.js",
+        "node_modules/htmx-ext-json-enc/json-enc.js",
+        "text/javascript; charset=utf-8",
+    ),
+];
+
+#[handler]
+pub async fn static_file(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let path = req.param::<String>("path").unwrap_or_default();
+    let Some((_, file, mime)) = STATIC_FILES.iter().find(|(name, _, _)| *name == path) else {
+        return ApiError::not_found(format!("no static file {path:?}")).write(res);
+    };
+    let s = match state(depot) {
+        Ok(s) => s,
+        Err(e) => return e.write(res),
+    };
+    match tokio::fs::read(s.templates.dir().join(file)).await {
+        Ok(bytes) => {
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(mime));
+            res.headers_mut().insert(
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            res.body(bytes);
+        }
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{path} is not installed ({e}); run `cargo xtask build-assets`"),
+        )
+        .write(res),
+    }
+}
+
+/// Browsers ask for /favicon.ico whatever the page says.
+#[handler]
+pub async fn favicon(res: &mut Response) {
+    res.render(Redirect::permanent("/static/favicon.svg"));
+}

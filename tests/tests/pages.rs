@@ -1,0 +1,149 @@
+//! The Download Center's page and HTMX partials over HTTP: the right HTML for each state,
+//! filters applied, hostile values escaped.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use tributary_tests::{TestApp, fast_emulator};
+
+const M: &str = "/api/downloads/manager";
+
+async fn html(app: &TestApp, path: &str) -> (u16, String) {
+    let res = app.client.get(app.url(path)).send().await.unwrap();
+    let status = res.status().as_u16();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = res.text().await.unwrap();
+    if status == 200 {
+        assert!(ct.starts_with("text/html"), "{path}: {ct}");
+    }
+    (status, body)
+}
+
+#[tokio::test]
+async fn partials_render_states_filters_and_escape_everything() {
+    let emulator = fast_emulator().await;
+    let app = TestApp::start(&emulator).await;
+    app.send_json(Method::POST, "/api/downloads/pause", json!(null))
+        .await;
+    let hostile = "<script>alert(1)</script>";
+    let (_, evil) = app.send_json(Method::POST, "/api/downloads", json!({"artist": "\"><img src=x onerror=alert(2)>", "title": hostile, "album": "A & B"})).await;
+    let (_, held) = app
+        .send_json(
+            Method::POST,
+            "/api/downloads",
+            json!({"artist": "Hold", "title": "Me"}),
+        )
+        .await;
+    app.send_json(
+        Method::POST,
+        &format!("/api/downloads/{}/pause", held["id"].as_str().unwrap()),
+        json!(null),
+    )
+    .await;
+
+    for path in ["/", "/download-center", &format!("{M}/center")] {
+        let (status, page) = html(&app, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(page.contains("Download Center"));
+        assert!(
+            page.contains("sse-connect=\"&#x2f;api&#x2f;downloads&#x2f;manager&#x2f;events\"")
+                || page.contains("sse-connect=\"/api/downloads/manager/events\"")
+        );
+        assert!(!page.contains(hostile), "{path} must escape titles");
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{path}"
+        );
+        assert!(!page.contains("<img src=x"), "{path}");
+        assert!(page.contains("A &amp; B"));
+    }
+
+    let (_, queue) = html(&app, &format!("{M}/center/htmx/queue")).await;
+    assert_eq!(queue.matches("class=\"dl status-").count(), 2);
+    let (_, paused) = html(&app, &format!("{M}/center/htmx/queue?status=paused")).await;
+    assert_eq!(paused.matches("class=\"dl status-").count(), 1);
+    assert!(
+        paused.contains("status-paused") && paused.contains(">Resume<"),
+        "paused rows offer resume"
+    );
+    assert!(!paused.contains(">Pause<"));
+    let (_, waiting) = html(
+        &app,
+        &format!("{M}/center/htmx/queue?status=waiting&provider=soulseek"),
+    )
+    .await;
+    assert_eq!(waiting.matches("class=\"dl status-").count(), 1);
+    assert!(
+        waiting.contains(">Pause<") && waiting.contains(">Cancel<") && !waiting.contains(">Retry<")
+    );
+    let (status, _) = html(&app, &format!("{M}/center/htmx/queue?status=bogus")).await;
+    assert_eq!(status, 400);
+    let (status, _) = html(&app, &format!("{M}/center/htmx/queue?provider=usenet")).await;
+    assert_eq!(status, 400);
+
+    let (_, bar) = html(&app, &format!("{M}/htmx/stats-bar")).await;
+    assert!(
+        bar.contains("1 waiting") && bar.contains("1 paused") && bar.contains("Resume queue"),
+        "{bar}"
+    );
+    assert!(bar.contains("hx-swap-oob"), "tab counts ride along");
+    let (_, list) = html(&app, &format!("{M}/htmx/active-list")).await;
+    assert_eq!(list.matches("class=\"dl status-").count(), 2);
+    let (_, health) = html(&app, &format!("{M}/htmx/provider-health")).await;
+    assert!(health.contains("slskd"));
+    let (_, mini) = html(&app, &format!("{M}/htmx/provider-health-mini")).await;
+    assert!(mini.contains("slskd: "));
+
+    // A failure shows its error and a retry; the history lists completions.
+    app.send_json(Method::POST, "/api/downloads/resume", json!(null))
+        .await;
+    app.send_json(
+        Method::POST,
+        "/api/downloads",
+        json!({"artist": "Nobody", "title": "unfindable"}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, failed) = html(&app, &format!("{M}/center/htmx/failed")).await;
+        let (_, history) = html(&app, &format!("{M}/center/htmx/history?days=7")).await;
+        if failed.contains("status-failed") && history.contains("status-completed") {
+            assert!(
+                failed.contains("No source found") && failed.contains(">Retry<"),
+                "{failed}"
+            );
+            assert!(history.contains(&evil["id"].as_str().unwrap().to_string()));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure and completion in time"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = html(&app, &format!("{M}/center/htmx/history?days=-3")).await;
+    assert_eq!(status, 400);
+
+    let res = app
+        .client
+        .get(app.url("/static/vendor/htmx.min.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "htmx is served by the host itself");
+    assert!(res.text().await.unwrap().contains("htmx"));
+    let res = app
+        .client
+        .get(app.url("/static/../Cargo.toml"))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error());
+    app.shutdown().await;
+    emulator.shutdown().await;
+}
