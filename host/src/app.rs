@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::api::access::AccessPolicy;
 use crate::api::live::LiveFeed;
 use crate::api::{AppState, HttpServer, router};
 use crate::config::Config;
@@ -44,6 +45,21 @@ impl App {
                 config.server.templates_dir.display()
             )
         })?;
+        let access = Arc::new(AccessPolicy::new(&config.auth)?);
+        let insecure_notice = if !access.enabled() && !config.server.bind.ip().is_loopback() {
+            if !config.auth.allow_unauthenticated_remote {
+                anyhow::bail!(
+                    "refusing to listen on {} without an API key: anyone on that network could control Tributary. \
+                     Add [[auth.keys]], bind to 127.0.0.1, or set auth.allow_unauthenticated_remote = true",
+                    config.server.bind
+                );
+            }
+            let notice = "Tributary is reachable from the network without an API key (auth.allow_unauthenticated_remote is set).";
+            tracing::warn!("{notice}");
+            Some(notice.to_owned())
+        } else {
+            None
+        };
         let store = Store::open(&config.storage.path)?;
         let runtime = PluginRuntime::new(config.plugin_cache_dir())?;
         let report = runtime
@@ -77,9 +93,10 @@ impl App {
             live: live.clone(),
             shutdown: stop_rx,
             templates,
-            insecure_notice: None,
+            insecure_notice,
+            access: access.enabled().then(|| access.clone()),
         };
-        let server = HttpServer::start(listener, router(state))?;
+        let server = HttpServer::start(listener, router(state, access))?;
         tracing::info!("Tributary listening on http://{}", server.addr);
         Ok(App {
             addr: server.addr,

@@ -228,6 +228,14 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start(emulator: &Emulator) -> TestApp {
+        Self::start_with(emulator, |_| {}).await
+    }
+
+    /// Starts with the test config adjusted by `adjust` (e.g. to add API keys).
+    pub async fn start_with(
+        emulator: &Emulator,
+        adjust: impl FnOnce(&mut tributary::config::Config),
+    ) -> TestApp {
         let plugins = PluginsDir::with(&["plugins/slskd"]);
         let data = tempfile::tempdir().expect("data dir");
         let mut config = tributary::config::Config::default();
@@ -241,6 +249,7 @@ impl TestApp {
         config.server.templates_dir = repo_root().join("templates");
         config.engine.poll_interval_ms = Some(200);
         config.engine.search_timeout_secs = Some(2);
+        adjust(&mut config);
         let app = tributary::app::App::start(&config)
             .await
             .expect("app starts");

@@ -1,12 +1,14 @@
 //! The HTTP surface (salvo): thin handlers over the engine and the live feed. Knows nothing of
 //! wasmtime.
 
+pub mod access;
 mod download_routes;
 mod error;
 mod events;
 mod export;
 mod input;
 pub mod live;
+mod login;
 mod manager_routes;
 mod pages;
 mod state;
@@ -30,7 +32,7 @@ async fn not_found(req: &mut Request, res: &mut Response) {
 }
 
 /// Every route, with the OpenAPI document generated from them.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, access: std::sync::Arc<access::AccessPolicy>) -> Router {
     use download_routes as d;
     use manager_routes as m;
     use pages as p;
@@ -70,6 +72,13 @@ pub fn router(state: AppState) -> Router {
     let doc = OpenApi::new("Tributary", env!("CARGO_PKG_VERSION")).merge_router(&api);
     Router::new()
         .hoop(salvo::affix_state::inject(state))
+        .hoop(access::Gate { policy: access })
+        .push(
+            Router::with_path("login")
+                .get(login::show)
+                .post(login::submit),
+        )
+        .push(Router::with_path("logout").post(login::logout))
         .push(api)
         .push(doc.into_router("api/openapi.json"))
         .push(SwaggerUi::new("/api/openapi.json").into_router("api/docs"))

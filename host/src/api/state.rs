@@ -18,6 +18,8 @@ pub struct AppState {
     pub templates: crate::view::templates::Templates,
     /// Shown on the page when the server is reachable from the network without a key.
     pub insecure_notice: Option<String>,
+    /// The key policy, when keys are configured.
+    pub access: Option<std::sync::Arc<super::access::AccessPolicy>>,
 }
 
 pub fn state(depot: &Depot) -> Result<AppState, ApiError> {

@@ -34,6 +34,54 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderGrant>,
     #[serde(default)]
     pub engine: EngineConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`: optional API keys. With none, only loopback binds are allowed (unless the
+/// operator says otherwise).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub keys: Vec<ApiKeyConfig>,
+    /// Serve a non-loopback address with no key configured (everyone there controls Tributary).
+    #[serde(default)]
+    pub allow_unauthenticated_remote: bool,
+}
+
+/// One `[[auth.keys]]` entry, sent by clients as `X-API-Key`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    pub name: String,
+    pub key: String,
+    #[serde(default)]
+    pub role: KeyRole,
+    /// Networks the key may be used from (e.g. "192.168.1.0/24"); any when empty.
+    #[serde(default)]
+    pub cidrs: Vec<String>,
+}
+
+impl std::fmt::Debug for ApiKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key itself never reaches a log.
+        f.debug_struct("ApiKeyConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("cidrs", &self.cidrs)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyRole {
+    /// GET only.
+    #[default]
+    Readonly,
+    /// Everything.
+    Admin,
 }
 
 /// `[engine]`: queue policy. Every key is optional; the defaults are the design's.

@@ -193,6 +193,17 @@ impl Store {
         Ok(Inserted::Created)
     }
 
+    /// Adds many new downloads in one durable transaction (imports, benchmarks). Unlike
+    /// `insert_unless_known` it does not look for duplicates: the caller vouches for them.
+    pub fn insert_batch(&self, downloads: &[Download]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        for d in downloads {
+            write_download(&txn, None, Some(d))?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Reads a download, lets `change` modify it, and writes it back with its indexes and
     /// counters in one transaction. When `change` fails nothing is written.
     pub fn update<E>(

@@ -1,0 +1,324 @@
+//! Who may do what: optional API keys with a role and allowed networks, a session cookie for
+//! the browser, same-origin checks on every state-changing request, and security headers.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use salvo::http::header::{self, HeaderValue};
+use salvo::http::{Method, StatusCode};
+use salvo::prelude::*;
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::config::{AuthConfig, KeyRole};
+
+pub const SESSION_COOKIE: &str = "tributary_session";
+const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The page's policy: scripts and styles from us only, no framing.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+/// The API docs page loads Swagger UI's own inline bootstrap; it still may not be framed.
+const DOCS_CSP: &str = "frame-ancestors 'none'; object-src 'none'";
+
+#[derive(Debug, Clone)]
+struct Key {
+    name: String,
+    secret: String,
+    role: KeyRole,
+    networks: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    key: String,
+    expires: Instant,
+}
+
+/// Who is asking, once checked.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: String,
+    pub role: KeyRole,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessConfigError {
+    #[error("auth key {name:?}: {problem}")]
+    Key { name: String, problem: String },
+}
+
+pub struct AccessPolicy {
+    keys: Vec<Key>,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+impl AccessPolicy {
+    pub fn new(config: &AuthConfig) -> Result<AccessPolicy, AccessConfigError> {
+        let mut keys = Vec::new();
+        for k in &config.keys {
+            let err = |problem: &str| AccessConfigError::Key {
+                name: k.name.clone(),
+                problem: problem.to_owned(),
+            };
+            if k.key.chars().count() < 16 {
+                return Err(err("the key must be at least 16 characters"));
+            }
+            let networks = k
+                .cidrs
+                .iter()
+                .map(|c| {
+                    c.parse::<IpNet>()
+                        .or_else(|_| c.parse::<IpAddr>().map(IpNet::from))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| err("every cidrs entry must be like 192.168.1.0/24 or ::1"))?;
+            keys.push(Key {
+                name: k.name.clone(),
+                secret: k.key.clone(),
+                role: k.role,
+                networks,
+            });
+        }
+        Ok(AccessPolicy {
+            keys,
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// With no key configured, everyone on the listening address may do everything.
+    pub fn enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    fn by_secret(&self, given: &str) -> Option<&Key> {
+        // Compare against every key, in constant time, so timing tells nothing.
+        let mut found = None;
+        for k in &self.keys {
+            if bool::from(k.secret.as_bytes().ct_eq(given.as_bytes())) {
+                found = Some(k);
+            }
+        }
+        found
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks a key for the login form; returns a new session token.
+    pub fn login(&self, given: &str, from: Option<IpAddr>) -> Result<String, ApiError> {
+        let key = self
+            .by_secret(given)
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "that key is not valid"))?;
+        check_network(key, from)?;
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut sessions = self.sessions();
+        let now = Instant::now();
+        sessions.retain(|_, s| s.expires > now);
+        sessions.insert(
+            token.clone(),
+            Session {
+                key: key.name.clone(),
+                expires: now + SESSION_TTL,
+            },
+        );
+        Ok(token)
+    }
+
+    pub fn logout(&self, token: &str) {
+        self.sessions().remove(token);
+    }
+
+    /// The caller behind a request's key or session cookie, checked against its networks.
+    fn caller(&self, req: &Request) -> Result<Option<Caller>, ApiError> {
+        let from = remote_ip(req);
+        if let Some(given) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
+            let key = self
+                .by_secret(given)
+                .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown API key"))?;
+            check_network(key, from)?;
+            return Ok(Some(Caller {
+                key: key.name.clone(),
+                role: key.role,
+            }));
+        }
+        let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
+            return Ok(None);
+        };
+        let session = self.sessions().get(&token).cloned();
+        match session {
+            Some(s) if s.expires > Instant::now() => {
+                let key =
+                    self.keys.iter().find(|k| k.name == s.key).ok_or_else(|| {
+                        ApiError::new(StatusCode::UNAUTHORIZED, "session expired")
+                    })?;
+                check_network(key, from)?;
+                Ok(Some(Caller {
+                    key: key.name.clone(),
+                    role: key.role,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+fn check_network(key: &Key, from: Option<IpAddr>) -> Result<(), ApiError> {
+    if key.networks.is_empty() {
+        return Ok(());
+    }
+    let allowed = from.is_some_and(|ip| {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        key.networks.iter().any(|n| n.contains(&ip))
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("key {:?} may not be used from this address", key.name),
+        ))
+    }
+}
+
+pub fn remote_ip(req: &Request) -> Option<IpAddr> {
+    req.remote_addr().clone().into_std().map(|a| a.ip())
+}
+
+fn is_public(path: &str) -> bool {
+    path == "/login" || path == "/logout" || path.starts_with("/static/") || path == "/favicon.ico"
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A state-changing request must come from our own page (or from no browser at all).
+fn same_origin(req: &Request) -> Result<(), ApiError> {
+    let refuse = |why: &str| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("cross-site request refused: {why}"),
+        )
+    };
+    if let Some(site) = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err(refuse(&format!("Sec-Fetch-Site is {site}")));
+    }
+    if let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+        if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
+            return Err(refuse(&format!("Origin {origin} is not this server")));
+        }
+    }
+    Ok(())
+}
+
+fn security_headers(res: &mut Response, path: &str) {
+    let h = res.headers_mut();
+    let csp = if path.starts_with("/api/docs") {
+        DOCS_CSP
+    } else {
+        CSP
+    };
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// The hoop every request passes through.
+pub struct Gate {
+    pub policy: Arc<AccessPolicy>,
+}
+
+#[salvo::async_trait]
+impl Handler for Gate {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let path = req.uri().path().to_owned();
+        security_headers(res, &path);
+        if !is_safe(req.method())
+            && let Err(e) = same_origin(req)
+        {
+            ctrl.skip_rest();
+            return e.write(res);
+        }
+        if !self.policy.enabled() || is_public(&path) {
+            ctrl.call_next(req, depot, res).await;
+            return;
+        }
+        match self.policy.caller(req) {
+            Ok(Some(caller)) => {
+                if caller.role == KeyRole::Readonly && !is_safe(req.method()) {
+                    ctrl.skip_rest();
+                    return ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        format!("key {:?} is read-only", caller.key),
+                    )
+                    .write(res);
+                }
+                depot.insert("caller", caller.key.clone());
+                ctrl.call_next(req, depot, res).await;
+            }
+            Ok(None) => {
+                ctrl.skip_rest();
+                if path.starts_with("/api/") {
+                    res.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("X-API-Key"),
+                    );
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "an API key is required (X-API-Key header, or log in)",
+                    )
+                    .write(res);
+                } else {
+                    res.render(Redirect::other("/login"));
+                }
+            }
+            Err(e) => {
+                ctrl.skip_rest();
+                e.write(res);
+            }
+        }
+    }
+}
