@@ -70,6 +70,14 @@ async fn misdeeds_are_stopped_and_the_host_keeps_serving() {
         .ping()
         .await
         .expect("a healthy plugin still answers after a spin");
+    // A good call in between: three traps in a row would quarantine the plugin (tested below).
+    assert_eq!(
+        plugin
+            .start_search(&order("fine"))
+            .await
+            .expect("fresh instance"),
+        "ok"
+    );
 
     // A guest blocked in a WASI wait is cut off by the outer timeout.
     let started = Instant::now();
@@ -88,6 +96,14 @@ async fn misdeeds_are_stopped_and_the_host_keeps_serving() {
         .ping()
         .await
         .expect("a healthy plugin still answers after a memory bomb");
+    // A good call in between: three traps in a row would quarantine the plugin (tested below).
+    assert_eq!(
+        plugin
+            .start_search(&order("fine"))
+            .await
+            .expect("fresh instance"),
+        "ok"
+    );
 
     // A panic surfaces as an error with the plugin's own message.
     let (kind, message) = trap_kind(plugin.start_search(&order("panic")).await);
@@ -332,4 +348,33 @@ async fn compiled_plugins_are_cached_on_disk() {
         .filter_map(Result::ok)
         .collect();
     assert_eq!(entries.len(), 1, "one artifact, no temporary files left");
+}
+
+#[tokio::test]
+async fn a_plugin_that_keeps_crashing_is_quarantined_then_tried_again() {
+    let (_dir, plugin) = hostile(&hostile_grant("http://127.0.0.1:9", &[])).await;
+    for _ in 0..3 {
+        let (kind, _) = trap_kind(plugin.start_search(&order("panic")).await);
+        assert_eq!(kind, TrapKind::Crash);
+    }
+    let started = Instant::now();
+    let err = plugin.start_search(&order("fine")).await.unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::PluginUnavailable(m) if m.contains("quarantined")),
+        "{err}"
+    );
+    assert!(
+        err.counts_against_provider(),
+        "a quarantined plugin counts against its breaker"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "no instance was even made"
+    );
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(
+        plugin.start_search(&order("fine")).await.unwrap(),
+        "ok",
+        "tried again after the wait"
+    );
 }

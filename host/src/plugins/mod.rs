@@ -8,6 +8,7 @@ mod convert;
 pub mod egress;
 mod imports;
 pub mod manifest;
+mod quarantine;
 mod runtime;
 mod sandbox;
 mod wasm_provider;

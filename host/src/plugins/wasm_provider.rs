@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use wasmtime::Store;
 
 use super::bindings::latest::{Provider as Bindings, ProviderPre};
+use super::quarantine::Quarantine;
 use super::sandbox::{CallState, PluginContext, new_store};
 use crate::engine::provider::{
     Health, Provider, ProviderDescriptor, ProviderError, SearchProgress, Source, TrackQuery,
@@ -22,6 +23,7 @@ pub struct WasmProvider {
     descriptor: ProviderDescriptor,
     pre: ProviderPre<CallState>,
     context: Arc<PluginContext>,
+    quarantine: Quarantine,
 }
 
 impl std::fmt::Debug for WasmProvider {
@@ -42,6 +44,7 @@ impl WasmProvider {
             descriptor,
             pre,
             context,
+            quarantine: Quarantine::default(),
         }
     }
 
@@ -51,11 +54,17 @@ impl WasmProvider {
 
     /// A fresh store and instance for one call.
     async fn begin(&self) -> Result<(Store<CallState>, Bindings), ProviderError> {
+        self.quarantine
+            .check()
+            .map_err(ProviderError::PluginUnavailable)?;
         let mut store = new_store(self.pre.engine(), self.context.clone());
         let instantiated = self.pre.instantiate_async(&mut store).await;
         match instantiated {
             Ok(bindings) => Ok((store, bindings)),
-            Err(e) => Err(self.classify(&store, "instantiate", &e)),
+            Err(e) => {
+                self.quarantine.record(true);
+                Err(self.classify(&store, "instantiate", &e))
+            }
         }
     }
 
@@ -147,6 +156,7 @@ impl WasmProvider {
         op: &'static str,
         result: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
     ) -> Result<R, ProviderError> {
+        self.quarantine.record(!matches!(result, Ok(Ok(_))));
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(self.classify(store, op, &e)),
