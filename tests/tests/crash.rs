@@ -1,6 +1,7 @@
-//! The engine process killed with SIGKILL in the middle of its work and started again on the
-//! same redb file: every download is still there, none is duplicated, all finish, and the
-//! counters equal a recount.
+//! The engine process killed with SIGKILL at random moments in the middle of its work (200
+//! downloads, 20 kills) and started again on the same redb file each time: every download is
+//! still there, none is duplicated, all finish, and the counters equal a recount after every
+//! kill.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -11,7 +12,8 @@ use tributary::engine::download::Status;
 use tributary::store::Store;
 use tributary_tests::PluginsDir;
 
-const DOWNLOADS: usize = 50;
+const DOWNLOADS: usize = 200;
+const KILLS: usize = 20;
 
 fn worker(db: &std::path::Path, plugins: &std::path::Path, url: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_engine_worker"))
@@ -40,15 +42,11 @@ async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
 
     let mut kills = 0;
     let mut final_line = None;
-    for round in 0..6 {
+    for round in 0..KILLS + 3 {
         let mut child = worker(&db, plugins.path(), &url);
         let stdout = child.stdout.take().unwrap();
         // Kill after a random share of the work in the first rounds; then let it finish.
-        let kill_at_completed = if round < 4 {
-            Some(fastrand::usize(round * 8..round * 8 + 8))
-        } else {
-            None
-        };
+        let kill_at_completed = (round < KILLS).then(|| fastrand::usize(round * 9..round * 9 + 9));
         let started = Instant::now();
         let lines = tokio::task::spawn_blocking(move || {
             let mut seen = Vec::new();
@@ -78,12 +76,23 @@ async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
         kills += 1;
+        // Between lives, the file is consistent: counters equal a recount, nothing duplicated.
+        let store = Store::open(&db).unwrap();
+        let (recount, all) = store.recount().unwrap();
+        assert_eq!(store.counts().unwrap(), recount, "after kill {kills}");
+        assert!(
+            all.len() <= DOWNLOADS,
+            "after kill {kills}: {} downloads",
+            all.len()
+        );
+        drop(store);
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "round {round} took too long"
         );
     }
-    assert!(kills >= 3, "the worker was killed {kills} times");
+    assert_eq!(kills, KILLS, "the worker was killed {kills} times");
+    println!("crash test: {DOWNLOADS} downloads, {kills} SIGKILLs, 0 lost, 0 duplicated");
     let final_line = final_line.expect("the worker finished after the kills");
     assert_eq!(final_line, format!("done {DOWNLOADS} 0 {DOWNLOADS}"));
 
