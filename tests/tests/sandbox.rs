@@ -378,3 +378,111 @@ async fn a_plugin_that_keeps_crashing_is_quarantined_then_tried_again() {
         "tried again after the wait"
     );
 }
+
+/// A real HTTP server on loopback that answers every request with `response` after `delay`,
+/// and counts connections (and the most open at once).
+struct Stub {
+    url: String,
+    total: Arc<std::sync::atomic::AtomicUsize>,
+    peak: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn stub(response: &'static str, delay: Duration) -> Stub {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let total = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicUsize::new(0));
+    let (t, p) = (total.clone(), peak.clone());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            t.fetch_add(1, Ordering::SeqCst);
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            let open = open.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                tokio::time::sleep(delay).await;
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    Stub { url, total, peak }
+}
+
+#[tokio::test]
+async fn a_redirect_out_of_the_grant_is_not_followed() {
+    use std::sync::atomic::Ordering;
+    let target = stub(
+        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+        Duration::ZERO,
+    )
+    .await;
+    let redirect: &'static str = Box::leak(
+        format!("HTTP/1.1 302 Found\r\nlocation: {}/stolen\r\ncontent-length: 0\r\nconnection: close\r\n\r\n", target.url).into_boxed_str(),
+    );
+    let granted = stub(redirect, Duration::ZERO).await;
+    let (_dir, plugin) = hostile(&hostile_grant(&granted.url, &[&granted.url])).await;
+    let answer = plugin
+        .start_search(&order(&format!("http:{}/go", granted.url)))
+        .await
+        .unwrap();
+    assert_eq!(answer, "status 302", "the plugin sees the redirect itself");
+    assert_eq!(granted.total.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        target.total.load(Ordering::SeqCst),
+        0,
+        "the redirect target was never contacted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_flood_is_bounded_and_the_host_stays_responsive() {
+    use std::sync::atomic::Ordering;
+    let emulator = fast_emulator().await;
+    let (_slskd_dir, slskd) = slskd_against(&emulator).await;
+    let slow = stub(
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        Duration::from_millis(300),
+    )
+    .await;
+    let mut grant = hostile_grant(&slow.url, &[&slow.url]);
+    grant.call_timeout_ms = Some(10_000);
+    let (_dir, plugin) = hostile(&grant).await;
+    let mut calls = Vec::new();
+    for _ in 0..40 {
+        let plugin = plugin.clone();
+        let url = slow.url.clone();
+        calls.push(tokio::spawn(async move {
+            plugin
+                .start_search(&order(&format!("http:{url}/flood")))
+                .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let started = Instant::now();
+    slskd
+        .ping()
+        .await
+        .expect("another plugin answers during the flood");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "ping took {:?}",
+        started.elapsed()
+    );
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), "status 200");
+    }
+    assert_eq!(slow.total.load(Ordering::SeqCst), 40);
+    let peak = slow.peak.load(Ordering::SeqCst);
+    assert!(
+        peak <= 8,
+        "at most 8 requests of one plugin in flight, saw {peak}"
+    );
+    emulator.shutdown().await;
+}
