@@ -24,6 +24,9 @@ const QUEUE_STATUSES: &[&str] = &[
 ];
 /// Rows a history or failed list shows at most.
 const LIST_LIMIT: usize = 500;
+/// Rows the queue shows at most (in queue order); the filters reach the rest. Every live
+/// refresh re-renders the list, so it stays small.
+const QUEUE_LIMIT: usize = 200;
 
 #[derive(Serialize)]
 struct ProviderChoice {
@@ -40,6 +43,8 @@ struct PageContext {
     health: Vec<ProviderHealthDto>,
     downloads: Vec<UnifiedDownload>,
     total: usize,
+    /// Rows matching the filters (the list shows at most QUEUE_LIMIT of them).
+    matching: usize,
     filtered: bool,
     filter_status: Option<String>,
     filter_provider: Option<String>,
@@ -115,10 +120,15 @@ fn queue_context(req: &Request, s: &AppState, ctx: &mut PageContext) -> Result<(
     };
     let active = s.engine.active()?;
     ctx.total = active.len();
-    ctx.downloads = active
+    let matching: Vec<_> = active
         .iter()
         .filter(|d| status.as_deref().is_none_or(|st| d.status.as_str() == st))
         .filter(|d| provider.as_deref().is_none_or(|p| d.provider_kind == p))
+        .collect();
+    ctx.matching = matching.len();
+    ctx.downloads = matching
+        .into_iter()
+        .take(QUEUE_LIMIT)
         .map(UnifiedDownload::from)
         .collect();
     ctx.filtered = status.is_some() || provider.is_some();

@@ -70,7 +70,8 @@ fn store(entry: &Path, component: &Component) -> Result<(), String> {
     let dir = entry.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let bytes = component.serialize().map_err(|e| format!("{e:#}"))?;
-    let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, entry).map_err(|e| e.to_string())
+    // A uniquely named temporary file: several loads (threads or processes) may race here.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| e.to_string())?;
+    std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| e.to_string())?;
+    tmp.persist(entry).map(drop).map_err(|e| e.to_string())
 }

@@ -1,0 +1,74 @@
+//! Serves a store holding 100,000 downloads (1,000 of them active, the queue paused) for load
+//! tests from another process: `bench_server <data dir> <plugins dir> <emulator url>`; prints the
+//! address and serves until killed.
+
+use std::time::Duration;
+
+use tributary::engine::download::Status;
+use tributary::engine::manager::NewDownload;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, dir, plugins, url] = args.as_slice() else {
+        anyhow::bail!("usage: bench_server <data dir> <plugins dir> <emulator url>")
+    };
+    let dir = std::path::Path::new(dir);
+    let mut config = tributary::config::Config::default();
+    config.server.bind = "127.0.0.1:0".parse()?;
+    config.server.templates_dir = tributary_tests::repo_root().join("templates");
+    config.storage.path = dir.join("bench.redb");
+    config.plugins.dir = plugins.into();
+    config.plugins.cache_dir = Some(tributary_tests::shared_cache_dir());
+    let mut grant = tributary::config::ProviderGrant {
+        enabled: true,
+        allowed_hosts: vec![url.clone()],
+        ..Default::default()
+    };
+    grant.settings.insert(
+        "url".into(),
+        tributary::config::SettingValue::Text(url.clone()),
+    );
+    grant.settings.insert(
+        "api_key".into(),
+        tributary::config::SettingValue::Text(tributary_tests::emulator_key()),
+    );
+    config.providers.insert("slskd".into(), grant);
+    let app = tributary::app::App::start(&config).await?;
+    app.engine.set_paused(true)?;
+    let (template, _) = app.engine.create(NewDownload {
+        artist: "Template".into(),
+        title: "Row".into(),
+        ..NewDownload::default()
+    })?;
+    for batch in 0..10 {
+        let rows: Vec<_> = (0..10_000)
+            .map(|i| {
+                let mut d = template.clone();
+                d.id = uuid::Uuid::new_v4();
+                d.track_id = d.id.to_string();
+                d.track.title = format!("Track {batch}-{i}");
+                d.total_bytes = 31_457_280;
+                if batch > 0 || i >= 999 {
+                    d.status = Status::Completed;
+                    d.completed_at =
+                        Some(time::OffsetDateTime::now_utc() - Duration::from_secs(3600));
+                    d.status_since = d.completed_at.unwrap_or(d.created_at);
+                    d.bytes_downloaded = d.total_bytes;
+                }
+                d
+            })
+            .collect();
+        app.engine.store().insert_batch(&rows)?;
+    }
+    let s = app.engine.stats()?;
+    println!(
+        "http://{} total {} active {}",
+        app.addr,
+        app.engine.store().total()?,
+        s.total_active
+    );
+    tributary::app::shutdown_signal().await;
+    app.shutdown().await;
+    Ok(())
+}
