@@ -86,14 +86,19 @@ pub fn runtime() -> PluginRuntime {
 
 /// The grant an operator would write for the slskd plugin against `emulator`.
 pub fn slskd_grant(emulator: &Emulator, api_key: Option<&str>) -> ProviderGrant {
+    grant_for(&emulator.url(), api_key)
+}
+
+/// The grant for the slskd plugin against an slskd at `url`.
+pub fn grant_for(url: &str, api_key: Option<&str>) -> ProviderGrant {
     let mut settings = BTreeMap::new();
-    settings.insert("url".to_owned(), SettingValue::Text(emulator.url()));
+    settings.insert("url".to_owned(), SettingValue::Text(url.to_owned()));
     if let Some(key) = api_key {
         settings.insert("api_key".to_owned(), SettingValue::Text(key.to_owned()));
     }
     ProviderGrant {
         enabled: true,
-        allowed_hosts: vec![emulator.url()],
+        allowed_hosts: vec![url.to_owned()],
         settings,
         ..ProviderGrant::default()
     }

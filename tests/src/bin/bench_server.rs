@@ -20,19 +20,7 @@ async fn main() -> anyhow::Result<()> {
     config.storage.path = dir.join("bench.redb");
     config.plugins.dir = plugins.into();
     config.plugins.cache_dir = Some(tributary_tests::shared_cache_dir());
-    let mut grant = tributary::config::ProviderGrant {
-        enabled: true,
-        allowed_hosts: vec![url.clone()],
-        ..Default::default()
-    };
-    grant.settings.insert(
-        "url".into(),
-        tributary::config::SettingValue::Text(url.clone()),
-    );
-    grant.settings.insert(
-        "api_key".into(),
-        tributary::config::SettingValue::Text(tributary_tests::emulator_key()),
-    );
+    let grant = tributary_tests::grant_for(url, Some(&tributary_tests::emulator_key()));
     config.providers.insert("slskd".into(), grant);
     let app = tributary::app::App::start(&config).await?;
     app.engine.set_paused(true)?;

@@ -20,19 +20,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: engine_worker <db> <plugins dir> <emulator url> <count>");
     };
     let count: usize = count.parse()?;
-    let mut grant = tributary::config::ProviderGrant {
-        enabled: true,
-        allowed_hosts: vec![url.clone()],
-        ..Default::default()
-    };
-    grant.settings.insert(
-        "url".into(),
-        tributary::config::SettingValue::Text(url.clone()),
-    );
-    grant.settings.insert(
-        "api_key".into(),
-        tributary::config::SettingValue::Text(tributary_tests::emulator_key()),
-    );
+    let grant = tributary_tests::grant_for(url, Some(&tributary_tests::emulator_key()));
     let runtime = tributary_tests::runtime();
     let (slskd, _) = runtime
         .load(&std::path::Path::new(plugins).join("slskd"), &grant)
