@@ -792,3 +792,51 @@ async fn a_hundred_sse_clients_cost_the_provider_nothing_extra() {
     app.shutdown().await;
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn plugin_secrets_never_appear_in_any_answer() {
+    let emulator = fast_emulator().await;
+    let app = TestApp::start(&emulator).await;
+    let secret = tributary_tests::emulator_key();
+    create(&app, "Secret", "Keeper").await;
+    // A failure whose message comes from the provider, and an unreachable provider.
+    app.send_json(
+        Method::POST,
+        "/api/downloads",
+        json!({"artist": "Nobody", "title": "unfindable"}),
+    )
+    .await;
+    emulator.go_down().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pages = [
+        format!("{M}/active"),
+        format!("{M}/stats"),
+        format!("{M}/health"),
+        format!("{M}/export?format=json"),
+        format!("{M}/export?format=csv"),
+        format!("{M}/htmx/provider-health"),
+        format!("{M}/htmx/provider-health-mini"),
+        format!("{M}/center"),
+        format!("{M}/center/htmx/failed"),
+        "/api/openapi.json".to_owned(),
+    ];
+    for path in pages {
+        let body = app
+            .client
+            .get(app.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!body.contains(&secret), "{path} leaks the plugin's api_key");
+    }
+    let (_, health) = app.get_json(&format!("{M}/health")).await;
+    assert!(
+        health["providers"][0]["error_message"].is_string(),
+        "the outage is reported: {health}"
+    );
+    app.shutdown().await;
+    emulator.shutdown().await;
+}
