@@ -61,7 +61,8 @@ impl App {
             None
         };
         let store = Store::open(&config.storage.path)?;
-        let runtime = PluginRuntime::new(config.plugin_cache_dir())?;
+        let runtime = PluginRuntime::new(config.plugin_cache_dir())?
+            .with_dns_server(config.plugins.dns_server)?;
         let report = runtime
             .load_dir(&config.plugins.dir, &config.providers)
             .await;

@@ -486,3 +486,92 @@ async fn a_request_flood_is_bounded_and_the_host_stays_responsive() {
     );
     emulator.shutdown().await;
 }
+
+/// A real DNS server on loopback: answers every A query with the address currently in `answer`
+/// (time-to-live 0, so nothing is cached).
+async fn dns_server(answer: Arc<Mutex<std::net::Ipv4Addr>>) -> std::net::SocketAddr {
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record, RecordType};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
+            reply.metadata.recursion_desired = query.metadata.recursion_desired;
+            reply.metadata.recursion_available = true;
+            reply.add_queries(query.queries.clone());
+            for q in &query.queries {
+                if q.query_type() == RecordType::A {
+                    let ip = *answer.lock().unwrap();
+                    reply.add_answer(Record::from_rdata(q.name().clone(), 0, RData::A(A(ip))));
+                }
+            }
+            if let Ok(bytes) = reply.to_vec() {
+                let _ = socket.send_to(&bytes, from).await;
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_granted_name_that_rebinds_to_another_address_is_refused() {
+    use std::sync::atomic::Ordering;
+    // The granted service, on 127.0.0.1; a watcher on 127.0.0.2 at the same port, where a
+    // rebinding attacker would want the plugin to go.
+    let service = stub(
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        Duration::ZERO,
+    )
+    .await;
+    let port = service.url.rsplit(':').next().unwrap().to_owned();
+    let watcher = std::net::TcpListener::bind(format!("127.0.0.2:{port}"))
+        .expect("127.0.0.2 is loopback too");
+    watcher.set_nonblocking(true).unwrap();
+    let answer = Arc::new(Mutex::new(std::net::Ipv4Addr::new(127, 0, 0, 1)));
+    let dns = dns_server(answer.clone()).await;
+
+    let url = format!("http://rebind.test:{port}");
+    let plugins = PluginsDir::with(&["tests/plugins/hostile"]);
+    let runtime = PluginRuntime::new(tributary_tests::shared_cache_dir())
+        .unwrap()
+        .with_dns_server(Some(dns))
+        .unwrap();
+    let (plugin, _) = runtime
+        .load(&plugins.folder("hostile"), &hostile_grant(&url, &[&url]))
+        .await
+        .unwrap();
+    assert_eq!(
+        plugin
+            .start_search(&order(&format!("http:{url}/ok")))
+            .await
+            .unwrap(),
+        "status 200"
+    );
+    assert_eq!(service.total.load(Ordering::SeqCst), 1);
+
+    *answer.lock().unwrap() = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    let err = plugin
+        .start_search(&order(&format!("http:{url}/steal")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("DNS rebinding"), "{err}");
+    assert!(
+        matches!(watcher.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the rebound address was never contacted"
+    );
+    // Back to the granted address: it works again.
+    *answer.lock().unwrap() = std::net::Ipv4Addr::new(127, 0, 0, 1);
+    assert_eq!(
+        plugin
+            .start_search(&order(&format!("http:{url}/ok")))
+            .await
+            .unwrap(),
+        "status 200"
+    );
+}

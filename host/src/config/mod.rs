@@ -210,6 +210,9 @@ pub struct PluginsConfig {
     /// Where compiled plugins are cached; by default `plugin-cache/` beside the database.
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+    /// A DNS server for plugin host names (e.g. "192.168.1.1:53"); the system's by default.
+    #[serde(default)]
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl Default for PluginsConfig {
@@ -217,6 +220,7 @@ impl Default for PluginsConfig {
         Self {
             dir: default_plugins_dir(),
             cache_dir: None,
+            dns_server: None,
         }
     }
 }

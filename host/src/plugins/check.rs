@@ -13,7 +13,7 @@ use crate::engine::provider::Provider;
 /// would be refused.
 pub async fn run(dir: &Path, config: &Config) -> anyhow::Result<()> {
     let cache = tempfile_dir()?;
-    let runtime = PluginRuntime::new(cache.path())?;
+    let runtime = PluginRuntime::new(cache.path())?.with_dns_server(config.plugins.dns_server)?;
     let (single, scan_dir) = if dir.join(MANIFEST_FILE).is_file() {
         (true, dir.parent().unwrap_or(Path::new(".")).to_path_buf())
     } else {

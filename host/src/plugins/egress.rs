@@ -57,6 +57,11 @@ impl OriginPattern {
         Ok(OriginPattern { scheme, host, port })
     }
 
+    /// The host name or address, lower-case.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     fn matches(&self, origin: &Origin) -> bool {
         self.scheme == origin.scheme
             && self.host == origin.host

@@ -5,6 +5,7 @@ mod bindings;
 pub mod check;
 pub mod compile_cache;
 mod convert;
+mod dns;
 pub mod egress;
 mod imports;
 pub mod manifest;

@@ -10,6 +10,7 @@ use wasmtime::{Config as WasmConfig, Engine};
 
 use super::bindings::{self, SUPPORTED_API_VERSIONS, WIT_PACKAGE};
 use super::compile_cache::{CacheOutcome, CompileCache};
+use super::dns::{Lookup, PinnedResolver};
 use super::egress::{EgressError, EgressPolicy, OriginPattern};
 use super::manifest::{MANIFEST_FILE, Manifest, ManifestError};
 use super::sandbox::{CallState, PluginContext, start_epoch_ticker};
@@ -56,6 +57,8 @@ pub enum LoadError {
     Info { id: String, source: ProviderError },
     #[error("plugin {id}: info() says its id is {reported:?}; plugin.toml says {id:?}")]
     IdMismatch { id: String, reported: String },
+    #[error("plugin {id}: cannot build its HTTP client: {message}")]
+    Http { id: String, message: String },
     #[error("cannot read the plugins directory {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -70,8 +73,8 @@ pub enum RuntimeError {
     Engine(String),
     #[error("cannot start the epoch thread: {0}")]
     Thread(#[from] std::io::Error),
-    #[error("cannot build the HTTP client for plugins: {0}")]
-    Http(#[from] reqwest::Error),
+    #[error("cannot use the DNS server for plugins: {0}")]
+    Dns(String),
 }
 
 fn engine_err(e: wasmtime::Error) -> RuntimeError {
@@ -99,7 +102,7 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<CallState>,
     cache: CompileCache,
-    http: reqwest::Client,
+    lookup: Lookup,
 }
 
 impl PluginRuntime {
@@ -117,8 +120,19 @@ impl PluginRuntime {
             engine,
             linker,
             cache: CompileCache::new(cache_dir),
-            http: outbound_client()?,
+            lookup: Lookup::System,
         })
+    }
+
+    /// Plugin host names are looked up at this DNS server instead of the system's.
+    pub fn with_dns_server(
+        mut self,
+        server: Option<std::net::SocketAddr>,
+    ) -> Result<Self, RuntimeError> {
+        if let Some(addr) = server {
+            self.lookup = Lookup::server(addr).map_err(RuntimeError::Dns)?;
+        }
+        Ok(self)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -217,7 +231,12 @@ impl PluginRuntime {
                 message: format!("{e:#}"),
             })?;
 
-        let context = Arc::new(self.context_for(&manifest, grant)?);
+        let (context, resolver, granted_hosts) = self.context_for(&manifest, grant)?;
+        // Pin what the granted names resolve to now; a later answer must stay within it.
+        for host in &granted_hosts {
+            resolver.pin(host).await;
+        }
+        let context = Arc::new(context);
         let descriptor = ProviderDescriptor {
             id: id.clone(),
             kind: manifest.kind.clone(),
@@ -273,7 +292,7 @@ impl PluginRuntime {
         &self,
         manifest: &Manifest,
         grant: &ProviderGrant,
-    ) -> Result<PluginContext, LoadError> {
+    ) -> Result<(PluginContext, PinnedResolver, Vec<String>), LoadError> {
         let id = &manifest.id;
         for key in grant.settings.keys() {
             if !manifest.config.contains_key(key) {
@@ -327,30 +346,38 @@ impl PluginRuntime {
             .iter()
             .map(|h| OriginPattern::parse(h).map_err(|e| egress_err(h, e)))
             .collect::<Result<Vec<_>, _>>()?;
+        let granted_hosts = granted.iter().map(|p| p.host().to_owned()).collect();
         let egress = EgressPolicy::new(declared, granted);
         if egress.is_empty() && !manifest.outbound_hosts.is_empty() {
             tracing::warn!(plugin = %id, "no outbound host is both declared and granted: add allowed_hosts under [providers.{id}]");
         }
-        Ok(PluginContext {
+        let resolver = PinnedResolver::new(self.lookup.clone());
+        let http = outbound_client(resolver.clone()).map_err(|e| LoadError::Http {
+            id: id.clone(),
+            message: e.to_string(),
+        })?;
+        let context = PluginContext {
             id: id.clone(),
             config,
             secrets,
             egress,
             limits: grant.limits(),
-            http: self.http.clone(),
+            http,
             http_slots: tokio::sync::Semaphore::new(HTTP_SLOTS_PER_PLUGIN),
-        })
+        };
+        Ok((context, resolver, granted_hosts))
     }
 }
 
-/// The client plugins' requests go through. Redirects are off: following one would leave the
-/// allow-list behind.
-fn outbound_client() -> Result<reqwest::Client, reqwest::Error> {
+/// The client one plugin's requests go through. Redirects are off: following one would leave
+/// the allow-list behind. Names resolve through the plugin's pinning resolver.
+fn outbound_client(resolver: PinnedResolver) -> Result<reqwest::Client, reqwest::Error> {
     // Several parts of the host may build a client; installing the provider twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(std::time::Duration::from_secs(30))
         .user_agent(concat!("tributary/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(resolver))
         .build()
 }
