@@ -172,7 +172,13 @@ impl Inner {
             Ok(inner) => inner?,
         };
         if updated.before != updated.after {
-            if updated.after.status.is_terminal() || updated.after.status == Status::Paused {
+            // What was observed belongs to one transfer: a new (or no) transfer starts afresh,
+            // so a fail-over never inherits the old bytes or the old stall clock.
+            let transfer_changed = updated.after.external_id != updated.before.external_id;
+            if transfer_changed
+                || matches!(updated.after.status, Status::Paused | Status::Waiting)
+                || updated.after.status.is_terminal()
+            {
                 self.live().remove(&id);
             }
             self.announce();
