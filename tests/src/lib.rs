@@ -259,10 +259,16 @@ impl TestApp {
             .await
             .expect("app starts");
         let base = format!("http://{}", app.addr);
+        // No connection pool: a server that refuses a request without reading its body closes
+        // the connection, and a pooled client could race to reuse it.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
         TestApp {
             app,
             base,
-            client: reqwest::Client::new(),
+            client,
             _data: data,
             _plugins: plugins,
         }

@@ -192,7 +192,12 @@ async fn a_stall_is_detected_and_recovered_from_another_source() {
     assert!(saw_stalled, "the download was seen stalled");
     let d = engine.get(d.id).unwrap();
     assert_eq!(d.attempts[0].cause, FailureCause::Stalled);
-    assert_eq!(d.attempts.len(), 1, "the new source did not inherit the old stall: {:?}", d.attempts);
+    assert_eq!(
+        d.attempts.len(),
+        1,
+        "the new source did not inherit the old stall: {:?}",
+        d.attempts
+    );
     assert_ne!(d.source.unwrap().peer, "staller");
     assert!(rx.has_changed().unwrap());
     rx.mark_unchanged();
