@@ -406,9 +406,11 @@ async fn stub(response: &'static str, delay: Duration) -> Stub {
                 let mut buf = [0u8; 4096];
                 let _ = socket.read(&mut buf).await;
                 tokio::time::sleep(delay).await;
+                // In flight until the answer goes out: the client frees its slot only after
+                // reading it, so counting past that point would see one request too many.
+                open.fetch_sub(1, Ordering::SeqCst);
                 let _ = socket.write_all(response.as_bytes()).await;
                 let _ = socket.shutdown().await;
-                open.fetch_sub(1, Ordering::SeqCst);
             });
         }
     });
