@@ -144,17 +144,6 @@ impl Store {
         Ok(store)
     }
 
-    /// Adds a new download (and its idempotency key, if any).
-    pub fn insert(&self, d: &Download, idempotency_key: Option<&str>) -> Result<(), StoreError> {
-        match self.insert_unless_known(d, idempotency_key)? {
-            Inserted::Created => Ok(()),
-            Inserted::Existing(existing) => Err(StoreError::Corrupt {
-                id: existing.id,
-                message: "a download for this track or key already exists".into(),
-            }),
-        }
-    }
-
     /// Adds a new download unless its idempotency key was seen or its track already has an
     /// active download — checked in the same write transaction, so two concurrent requests
     /// cannot both create one.
@@ -648,7 +637,10 @@ mod tests {
         for n in 0..40 {
             let mut d = download(n, now + Duration::from_millis(u64::from(n)));
             d.priority = i32::try_from(n % 3).unwrap();
-            store.insert(&d, None).unwrap();
+            assert!(matches!(
+                store.insert_unless_known(&d, None).unwrap(),
+                Inserted::Created
+            ));
             ids.push(d.id);
         }
         let statuses = [
@@ -732,7 +724,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
         let d = download(1, OffsetDateTime::now_utc());
-        store.insert(&d, Some("key-1")).unwrap();
+        assert!(matches!(
+            store.insert_unless_known(&d, Some("key-1")).unwrap(),
+            Inserted::Created
+        ));
         let refused = store.update(d.id, |d| {
             d.status = Status::Completed;
             Err("no")
@@ -768,7 +763,10 @@ mod tests {
         let d = download(7, OffsetDateTime::now_utc());
         {
             let store = Store::open(&path).unwrap();
-            store.insert(&d, None).unwrap();
+            assert!(matches!(
+                store.insert_unless_known(&d, None).unwrap(),
+                Inserted::Created
+            ));
             store.set_flag("paused", true).unwrap();
         }
         let store = Store::open(&path).unwrap();
