@@ -111,7 +111,7 @@ async fn main() {
     }
     summary("list 1,000 transfers through the plugin", samples);
 
-    let client = reqwest::Client::new();
+    let client = tributary_tests::http_client_builder().build().unwrap();
     let url = format!("{}/api/v0/transfers/downloads", emulator.url());
     let mut samples = Vec::new();
     for _ in 0..100 {

@@ -222,6 +222,14 @@ pub fn assert_counters_match(manager: &tributary::engine::manager::DownloadManag
     assert_eq!(counts, recount, "counters disagree with a recount");
 }
 
+/// A reqwest client builder for tests. reqwest is built without a bundled TLS provider (the
+/// host picks ring), so every client must be built after one is installed; doing it here keeps
+/// a test from passing or panicking depending on which test of the binary ran first.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// The whole service (store, plugins, engine, HTTP) on a loopback port, against `emulator`.
 pub struct TestApp {
     pub app: tributary::app::App,
@@ -261,7 +269,7 @@ impl TestApp {
         let base = format!("http://{}", app.addr);
         // No connection pool: a server that refuses a request without reading its body closes
         // the connection, and a pooled client could race to reuse it.
-        let client = reqwest::Client::builder()
+        let client = http_client_builder()
             .pool_max_idle_per_host(0)
             .build()
             .expect("client");

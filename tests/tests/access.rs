@@ -152,7 +152,7 @@ async fn each_route_answers_each_caller_as_it_should() {
 async fn the_browser_logs_in_once_and_gets_a_strict_cookie() {
     let emulator = fast_emulator().await;
     let app = TestApp::start_with(&emulator, |c| c.auth.keys = keys()).await;
-    let client = reqwest::Client::builder()
+    let client = tributary_tests::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .build()
@@ -278,7 +278,11 @@ async fn a_network_bind_without_keys_is_refused_unless_explicitly_allowed() {
     let app = tributary::app::App::start(&config)
         .await
         .expect("allowed when the operator says so");
-    let page = reqwest::get(format!("http://127.0.0.1:{}/", app.addr.port()))
+    let page = tributary_tests::http_client_builder()
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{}/", app.addr.port()))
+        .send()
         .await
         .unwrap()
         .text()

@@ -74,15 +74,13 @@ fn main() -> anyhow::Result<()> {
             build_assets(&root)?;
             ensure_browser()?;
             lint(&root)?;
-            let mut unit = cargo(&root);
-            unit.args([
-                "test",
-                "--workspace",
-                "--exclude",
-                "tributary-test-plugin-hostile",
-            ])
-            .args(["--exclude", "tributary-test-plugin-future-wit"]);
-            run(unit)
+            let mut suites = cargo(&root);
+            // Every suite runs even after one fails, so a CI log names all the failures at once.
+            suites
+                .args(["test", "--workspace", "--no-fail-fast"])
+                .args(["--exclude", "tributary-test-plugin-hostile"])
+                .args(["--exclude", "tributary-test-plugin-future-wit"]);
+            run(suites)
         }
     }
 }

@@ -10,8 +10,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: sse_clients <url> <n> <secs>")
     };
     let (n, secs): (usize, u64) = (n.parse()?, secs.parse()?);
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::new();
+    let client = tributary_tests::http_client_builder().build()?;
     let mut tasks = Vec::new();
     for _ in 0..n {
         let res = client.get(url).send().await?;
