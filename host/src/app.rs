@@ -16,7 +16,7 @@ use crate::engine::clock::SystemClock;
 use crate::engine::manager::{DownloadManager, Running};
 use crate::engine::provider::Provider;
 use crate::plugins::PluginRuntime;
-use crate::store::Store;
+use crate::store::{StorageFailure, Store};
 use crate::view::templates::Templates;
 
 /// Requests in flight get this long to finish at shutdown.
@@ -27,6 +27,8 @@ pub struct App {
     pub engine: DownloadManager,
     pub live: LiveFeed,
     running: Running,
+    storage: watch::Receiver<Option<StorageFailure>>,
+    storage_path: std::path::PathBuf,
     server: HttpServer,
     stop: watch::Sender<bool>,
     live_task: tokio::task::JoinHandle<()>,
@@ -61,6 +63,7 @@ impl App {
             None
         };
         let store = Store::open(&config.storage.path)?;
+        let storage = store.failures();
         let runtime = PluginRuntime::new(config.plugin_cache_dir())?
             .with_dns_server(config.plugins.dns_server)?;
         let report = runtime
@@ -104,10 +107,41 @@ impl App {
             engine,
             live,
             running,
+            storage,
+            storage_path: config.storage.path.clone(),
             server,
             stop,
             live_task,
         })
+    }
+
+    /// Waits until the service should stop: `Ok` on SIGINT or SIGTERM, an error naming the cause
+    /// when the database has failed for good (a full disk, an I/O error). Then call `shutdown`.
+    /// Carrying on without a database would acknowledge changes that are never saved.
+    pub async fn until_stopped(&self) -> anyhow::Result<()> {
+        let mut storage = self.storage.clone();
+        let failure = async {
+            loop {
+                if let Some(failure) = storage.borrow_and_update().clone() {
+                    return failure;
+                }
+                if storage.changed().await.is_err() {
+                    // The store is gone: only a signal can end the wait now.
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = shutdown_signal() => Ok(()),
+            failure = failure => {
+                tracing::error!("{failure}: stopping so that nothing is lost");
+                Err(anyhow::anyhow!(
+                    "Tributary stopped: {failure} (database {}). Everything acknowledged before \
+                     this is saved; free space or repair the disk, then start Tributary again",
+                    self.storage_path.display()
+                ))
+            }
+        }
     }
 
     /// Stops taking requests, ends SSE streams, lets the write in progress finish, stops the

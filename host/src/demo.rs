@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use slskd_emulator::{Emulator, EmulatorConfig};
 
-use crate::app::{App, shutdown_signal};
+use crate::app::App;
 use crate::config::{Config, ProviderGrant, SettingValue};
 use crate::engine::manager::{NewDownload, RequestedSource};
 
@@ -119,7 +119,10 @@ async fn serve(
     let started = Instant::now();
     let mut last = String::new();
     let outcome = loop {
-        let stats = app.engine.stats()?;
+        let stats = match app.engine.stats() {
+            Ok(stats) => stats,
+            Err(e) => break Err(e.into()),
+        };
         let line = format!(
             "{} waiting │ {} pending │ {} queued │ {} downloading │ {} completed │ {} failed",
             stats.waiting,
@@ -146,7 +149,7 @@ async fn serve(
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = shutdown_signal() => break Ok(()),
+            stopped = app.until_stopped() => break stopped,
         }
     };
     app.shutdown().await;

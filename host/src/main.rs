@@ -70,10 +70,10 @@ fn main() -> ExitCode {
             Command::Serve { config } => {
                 let config = Config::load(config.as_deref())?;
                 let app = tributary::app::App::start(&config).await?;
-                tributary::app::shutdown_signal().await;
+                let outcome = app.until_stopped().await;
                 tracing::info!("shutting down");
                 app.shutdown().await;
-                Ok(())
+                outcome
             }
             Command::Demo(options) => tributary::demo::run(options).await,
             Command::Plugins {

@@ -43,18 +43,26 @@ allowed_hosts = ["{url}"]
     path
 }
 
-/// The server process; killed if a test fails half-way, so it never outlives the test.
-struct Server(Option<Child>);
+/// The server process and everything it logged; killed if a test fails half-way, so it never
+/// outlives the test.
+struct Server {
+    child: Option<Child>,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
 
 impl Server {
     fn take(&mut self) -> Child {
-        self.0.take().expect("the server process")
+        self.child.take().expect("the server process")
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
+        if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -72,7 +80,9 @@ fn serve(config: &Path) -> (Server, String) {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
+    let lines = log.clone();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -83,9 +93,15 @@ fn serve(config: &Path) -> (Server, String) {
                 let _ = tx.send(addr);
                 sent = true;
             }
+            let mut log = lines.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
         }
     });
-    let server = Server(Some(child));
+    let server = Server {
+        child: Some(child),
+        log,
+    };
     let url = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the server says where it listens");
@@ -208,4 +224,177 @@ fn an_unusable_data_directory_is_a_clean_error() {
         text.contains("cannot open the database") && text.contains("not-a-directory"),
         "{text}"
     );
+}
+
+/// A small tmpfs to put the data directory on, so that the disk really fills; unmounted when
+/// dropped. Mounting needs root, as CI has.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size_kib: u64) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        assert!(
+            mounted.is_ok_and(|s| s.success()),
+            "the disk-full test mounts a {size_kib} KiB tmpfs and needs root (CI runs as root)"
+        );
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Frees space the way an operator would after a full disk: here, by growing the tmpfs.
+    fn grow(&self, size_kib: u64) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size_kib}k")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_is_refused_clearly_and_loses_nothing() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let disk = SmallDisk::mount(2048);
+    let config = config(disk.path(), &emulator);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (mut server, base) = serve(&config);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    // Fill the disk through the API: every 201 is a promise that the download is saved.
+    let long = "x".repeat(450);
+    let mut acknowledged = Vec::new();
+    let mut refusal = None;
+    let mut cut_off = false;
+    for n in 0..20_000 {
+        let track_id = format!("disk-full-{n}");
+        let sent = client
+            .post(format!("{base}/api/downloads"))
+            .json(&serde_json::json!({
+                "artist": "Filler", "title": format!("{long} {n}"), "track_id": track_id,
+            }))
+            .send()
+            .await;
+        let Ok(res) = sent else {
+            // The server stopped on its own (the engine hit the full disk first).
+            cut_off = true;
+            break;
+        };
+        if res.status() == 201 {
+            acknowledged.push(track_id);
+            continue;
+        }
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap();
+        refusal = Some((status, body, track_id));
+        break;
+    }
+    assert!(
+        acknowledged.len() > 100,
+        "only {} created before the refusal",
+        acknowledged.len()
+    );
+    if let Some((status, body, _)) = &refusal {
+        assert_eq!(status.as_u16(), 507, "{body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(
+            message.contains("disk holding the database is full")
+                && message.contains("nothing was saved"),
+            "{message}"
+        );
+    }
+
+    // The server stops by itself, non-zero, and says why.
+    let mut child = server.take();
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap()
+    .expect("the server stops by itself when the disk is full");
+    let stopped_in = started.elapsed();
+    assert!(!status.success(), "a full disk is a non-zero exit");
+    // The reader thread may still be draining the pipe for a moment.
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log();
+    assert!(
+        log.contains("error: Tributary stopped: the disk holding the database is full"),
+        "{log}"
+    );
+
+    // Space comes back; the same database opens and holds every acknowledged download, the
+    // refused one is absent, and the counters agree with the records.
+    disk.grow(65_536);
+    let store = tributary::store::Store::open(&disk.path().join("t.redb")).unwrap();
+    for track_id in &acknowledged {
+        assert!(
+            store.active_for_track(track_id).unwrap().is_some(),
+            "{track_id} was acknowledged and is gone"
+        );
+    }
+    if let Some((_, _, refused)) = &refusal {
+        assert!(store.active_for_track(refused).unwrap().is_none());
+    }
+    let (recount, all) = store.recount().unwrap();
+    assert_eq!(store.counts().unwrap(), recount);
+    // A create cut off by the stop may have been saved without its answer reaching us.
+    let unanswered = usize::from(cut_off);
+    assert!(
+        (acknowledged.len()..=acknowledged.len() + unanswered).contains(&all.len()),
+        "{} stored, {} acknowledged",
+        all.len(),
+        acknowledged.len()
+    );
+    drop(store);
+
+    // And the service runs again on it.
+    let (_server, base) = serve(&config);
+    let res = client
+        .post(format!("{base}/api/downloads"))
+        .json(&serde_json::json!({"artist": "After", "title": "Space freed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    if let Some(line) = log.lines().find(|l| l.contains("Tributary stopped")) {
+        println!("{line}");
+    }
+    println!(
+        "disk full (2 MiB tmpfs): {} downloads acknowledged, refusal {:?}, stopped {:.2} s after, exit {status}",
+        acknowledged.len(),
+        refusal.as_ref().map(|r| r.0),
+        stopped_in.as_secs_f64()
+    );
+    emulator.shutdown().await;
 }

@@ -5,6 +5,7 @@ use salvo::prelude::*;
 use serde_json::Value;
 
 use crate::engine::manager::EngineError;
+use crate::store::{StorageFailure, StoreError};
 use crate::view::dto::ErrorBody;
 
 #[derive(Debug)]
@@ -50,23 +51,39 @@ impl ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
-        match &e {
-            EngineError::NotFound(_) => ApiError::not_found(e.to_string()),
+        let message = e.to_string();
+        match e {
+            EngineError::NotFound(_) => ApiError::not_found(message),
             EngineError::Illegal(_) | EngineError::Stale(_) => {
-                ApiError::new(StatusCode::CONFLICT, e.to_string())
+                ApiError::new(StatusCode::CONFLICT, message)
             }
             EngineError::Invalid(_) | EngineError::UnknownProvider { .. } => {
-                ApiError::bad_request(e.to_string())
+                ApiError::bad_request(message)
             }
-            EngineError::Store(_) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-            }
+            EngineError::Store(store) => store.into(),
         }
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // Not a bug but the machine: say what happened and what the operator can do. The
+            // service is stopping (see `App::storage_failed`), so a retry by the client waits.
+            StoreError::Failed(failure) => {
+                let status = match failure {
+                    StorageFailure::DiskFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+                    _ => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                ApiError::new(
+                    status,
+                    format!(
+                        "{failure}: nothing was saved. Tributary is stopping so that nothing is lost; \
+                         free space or repair the disk, then start it again"
+                    ),
+                )
+            }
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use time::OffsetDateTime;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::engine::breaker::Breaker;
@@ -25,19 +26,51 @@ pub enum StoreError {
         "the database {path} was written by a newer Tributary (schema {found}; this build knows up to {SCHEMA_VERSION}); upgrade Tributary or use another storage path"
     )]
     NewerSchema { path: PathBuf, found: u64 },
+    #[error(transparent)]
+    Failed(#[from] StorageFailure),
     #[error("database error: {0}")]
-    Db(#[from] redb::Error),
+    Db(redb::Error),
     #[error("stored record {id} cannot be read: {message}")]
     Corrupt { id: Uuid, message: String },
     #[error("download {0} not found")]
     NotFound(Uuid),
 }
 
+/// The database file could not be written or read. redb refuses every later operation once a
+/// write has failed, until the file is opened again; so the first failure is kept and stands
+/// for all of them, and whoever runs the store stops rather than carrying on without it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageFailure {
+    #[error("the disk holding the database is full ({0})")]
+    DiskFull(String),
+    #[error("the database file cannot be written or read ({0})")]
+    Io(String),
+    #[error("the database refused an operation after an earlier storage error")]
+    AfterEarlierFailure,
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        match e {
+            redb::Error::Io(io) => StoreError::Failed(match io.kind() {
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                    StorageFailure::DiskFull(io.to_string())
+                }
+                _ => StorageFailure::Io(io.to_string()),
+            }),
+            redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+                StoreError::Failed(StorageFailure::AfterEarlierFailure)
+            }
+            other => StoreError::Db(other),
+        }
+    }
+}
+
 macro_rules! db_err {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::Db(e.into())
+                redb::Error::from(e).into()
             }
         }
     )*};
@@ -61,6 +94,8 @@ impl StatusCounts {
 
 pub struct Store {
     db: Database,
+    /// The first storage failure, once there is one; see [`StorageFailure`].
+    failure: watch::Sender<Option<StorageFailure>>,
 }
 
 /// What `insert_unless_known` did.
@@ -110,8 +145,42 @@ impl Store {
                 .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
         }
         let db = Database::create(path).map_err(|e| open_err(e.to_string()))?;
-        let store = Store { db };
-        let txn = store.db.begin_write()?;
+        let store = Store {
+            db,
+            failure: watch::Sender::new(None),
+        };
+        store.checked(|| store.prepare(path))?;
+        Ok(store)
+    }
+
+    /// Says when the store has failed for good (see [`StorageFailure`]): the service should stop.
+    pub fn failures(&self) -> watch::Receiver<Option<StorageFailure>> {
+        self.failure.subscribe()
+    }
+
+    /// Runs one operation; a storage failure is latched, and every later one reports the first.
+    fn checked<T>(&self, op: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        op().map_err(|e| match e {
+            StoreError::Failed(failure) => {
+                self.failure.send_if_modified(|first| {
+                    let new = first.is_none();
+                    first.get_or_insert(failure);
+                    new
+                });
+                StoreError::Failed(
+                    self.failure
+                        .borrow()
+                        .clone()
+                        .unwrap_or(StorageFailure::AfterEarlierFailure),
+                )
+            }
+            other => other,
+        })
+    }
+
+    /// Checks the schema version and creates every table.
+    fn prepare(&self, path: &Path) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
             let found = meta.get("schema_version")?.map(|v| u64_from(v.value()));
@@ -141,7 +210,7 @@ impl Store {
             txn.open_table(RETRY_DUE)?;
         }
         txn.commit()?;
-        Ok(store)
+        Ok(())
     }
 
     /// Adds a new download unless its idempotency key was seen or its track already has an
@@ -152,45 +221,49 @@ impl Store {
         d: &Download,
         idempotency_key: Option<&str>,
     ) -> Result<Inserted, StoreError> {
-        let txn = self.db.begin_write()?;
-        let known = {
-            let keys = txn.open_table(IDEMPOTENCY)?;
-            let by_key = match idempotency_key {
-                Some(key) => keys.get(key)?.map(|v| v.value()),
-                None => None,
+        self.checked(|| {
+            let txn = self.db.begin_write()?;
+            let known = {
+                let keys = txn.open_table(IDEMPOTENCY)?;
+                let by_key = match idempotency_key {
+                    Some(key) => keys.get(key)?.map(|v| v.value()),
+                    None => None,
+                };
+                let tracks = txn.open_table(ACTIVE_TRACK)?;
+                let by_track = tracks.get(d.track_id.as_str())?.map(|v| v.value());
+                by_key.or(by_track)
             };
-            let tracks = txn.open_table(ACTIVE_TRACK)?;
-            let by_track = tracks.get(d.track_id.as_str())?.map(|v| v.value());
-            by_key.or(by_track)
-        };
-        if let Some(id) = known {
-            let existing = {
-                let records = txn.open_table(DOWNLOADS)?;
-                let raw = records.get(id)?;
-                raw.map(|r| decode(id, r.value())).transpose()?
-            };
-            if let Some(existing) = existing {
-                txn.abort()?;
-                return Ok(Inserted::Existing(Box::new(existing)));
+            if let Some(id) = known {
+                let existing = {
+                    let records = txn.open_table(DOWNLOADS)?;
+                    let raw = records.get(id)?;
+                    raw.map(|r| decode(id, r.value())).transpose()?
+                };
+                if let Some(existing) = existing {
+                    txn.abort()?;
+                    return Ok(Inserted::Existing(Box::new(existing)));
+                }
             }
-        }
-        write_download(&txn, None, Some(d))?;
-        if let Some(key) = idempotency_key {
-            txn.open_table(IDEMPOTENCY)?.insert(key, d.id.as_u128())?;
-        }
-        txn.commit()?;
-        Ok(Inserted::Created)
+            write_download(&txn, None, Some(d))?;
+            if let Some(key) = idempotency_key {
+                txn.open_table(IDEMPOTENCY)?.insert(key, d.id.as_u128())?;
+            }
+            txn.commit()?;
+            Ok(Inserted::Created)
+        })
     }
 
     /// Adds many new downloads in one durable transaction (imports, benchmarks). Unlike
     /// `insert_unless_known` it does not look for duplicates: the caller vouches for them.
     pub fn insert_batch(&self, downloads: &[Download]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        for d in downloads {
-            write_download(&txn, None, Some(d))?;
-        }
-        txn.commit()?;
-        Ok(())
+        self.checked(|| {
+            let txn = self.db.begin_write()?;
+            for d in downloads {
+                write_download(&txn, None, Some(d))?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
     }
 
     /// Reads a download, lets `change` modify it, and writes it back with its indexes and
@@ -200,55 +273,61 @@ impl Store {
         id: Uuid,
         change: impl FnOnce(&mut Download) -> Result<(), E>,
     ) -> Result<Result<Updated, E>, StoreError> {
-        let txn = self.db.begin_write()?;
-        let before = {
-            let table = txn.open_table(DOWNLOADS)?;
-            let Some(raw) = table.get(id.as_u128())? else {
-                return Err(StoreError::NotFound(id));
+        self.checked(|| {
+            let txn = self.db.begin_write()?;
+            let before = {
+                let table = txn.open_table(DOWNLOADS)?;
+                let Some(raw) = table.get(id.as_u128())? else {
+                    return Err(StoreError::NotFound(id));
+                };
+                decode(id.as_u128(), raw.value())?
             };
-            decode(id.as_u128(), raw.value())?
-        };
-        let mut after = before.clone();
-        if let Err(e) = change(&mut after) {
-            txn.abort()?;
-            return Ok(Err(e));
-        }
-        if after != before {
-            write_download(&txn, Some(&before), Some(&after))?;
-            txn.commit()?;
-        } else {
-            txn.abort()?;
-        }
-        Ok(Ok(Updated { before, after }))
+            let mut after = before.clone();
+            if let Err(e) = change(&mut after) {
+                txn.abort()?;
+                return Ok(Err(e));
+            }
+            if after != before {
+                write_download(&txn, Some(&before), Some(&after))?;
+                txn.commit()?;
+            } else {
+                txn.abort()?;
+            }
+            Ok(Ok(Updated { before, after }))
+        })
     }
 
     /// Removes downloads; returns how many were removed.
     pub fn delete(&self, ids: &[Uuid]) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write()?;
-        let mut removed = 0;
-        for id in ids {
-            let existing = {
-                let table = txn.open_table(DOWNLOADS)?;
-                let raw = table.get(id.as_u128())?;
-                match raw {
-                    Some(raw) => Some(decode(id.as_u128(), raw.value())?),
-                    None => None,
+        self.checked(|| {
+            let txn = self.db.begin_write()?;
+            let mut removed = 0;
+            for id in ids {
+                let existing = {
+                    let table = txn.open_table(DOWNLOADS)?;
+                    let raw = table.get(id.as_u128())?;
+                    match raw {
+                        Some(raw) => Some(decode(id.as_u128(), raw.value())?),
+                        None => None,
+                    }
+                };
+                if let Some(d) = existing {
+                    write_download(&txn, Some(&d), None)?;
+                    removed += 1;
                 }
-            };
-            if let Some(d) = existing {
-                write_download(&txn, Some(&d), None)?;
-                removed += 1;
             }
-        }
-        txn.commit()?;
-        Ok(removed)
+            txn.commit()?;
+            Ok(removed)
+        })
     }
 
     pub fn get(&self, id: Uuid) -> Result<Option<Download>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(DOWNLOADS)?;
-        let raw = table.get(id.as_u128())?;
-        raw.map(|r| decode(id.as_u128(), r.value())).transpose()
+        self.checked(|| {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(DOWNLOADS)?;
+            let raw = table.get(id.as_u128())?;
+            raw.map(|r| decode(id.as_u128(), r.value())).transpose()
+        })
     }
 
     fn load_ids(&self, ids: impl IntoIterator<Item = u128>) -> Result<Vec<Download>, StoreError> {
@@ -265,16 +344,18 @@ impl Store {
 
     /// Every download in one status.
     pub fn with_status(&self, status: Status) -> Result<Vec<Download>, StoreError> {
-        let ids = {
-            let txn = self.db.begin_read()?;
-            let index = txn.open_table(BY_STATUS)?;
-            let code = status.code();
-            index
-                .range((code, 0u128)..=(code, u128::MAX))?
-                .map(|e| e.map(|(k, _)| k.value().1))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        self.load_ids(ids)
+        self.checked(|| {
+            let ids = {
+                let txn = self.db.begin_read()?;
+                let index = txn.open_table(BY_STATUS)?;
+                let code = status.code();
+                index
+                    .range((code, 0u128)..=(code, u128::MAX))?
+                    .map(|e| e.map(|(k, _)| k.value().1))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            self.load_ids(ids)
+        })
     }
 
     /// One page of downloads in id order, after `after`, optionally of one status: exports walk
@@ -285,48 +366,52 @@ impl Store {
         after: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Download>, StoreError> {
-        let start = after.map_or(0, |a| a.as_u128().saturating_add(1));
-        if after.is_some_and(|a| a.as_u128() == u128::MAX) {
-            return Ok(Vec::new());
-        }
-        let txn = self.db.begin_read()?;
-        let records = txn.open_table(DOWNLOADS)?;
-        let mut out = Vec::new();
-        match status {
-            None => {
-                for entry in records.range(start..)?.take(limit) {
-                    let (k, v) = entry?;
-                    out.push(decode(k.value(), v.value())?);
-                }
+        self.checked(|| {
+            let start = after.map_or(0, |a| a.as_u128().saturating_add(1));
+            if after.is_some_and(|a| a.as_u128() == u128::MAX) {
+                return Ok(Vec::new());
             }
-            Some(s) => {
-                let index = txn.open_table(BY_STATUS)?;
-                for entry in index
-                    .range((s.code(), start)..=(s.code(), u128::MAX))?
-                    .take(limit)
-                {
-                    let id = entry?.0.value().1;
-                    if let Some(raw) = records.get(id)? {
-                        out.push(decode(id, raw.value())?);
+            let txn = self.db.begin_read()?;
+            let records = txn.open_table(DOWNLOADS)?;
+            let mut out = Vec::new();
+            match status {
+                None => {
+                    for entry in records.range(start..)?.take(limit) {
+                        let (k, v) = entry?;
+                        out.push(decode(k.value(), v.value())?);
+                    }
+                }
+                Some(s) => {
+                    let index = txn.open_table(BY_STATUS)?;
+                    for entry in index
+                        .range((s.code(), start)..=(s.code(), u128::MAX))?
+                        .take(limit)
+                    {
+                        let id = entry?.0.value().1;
+                        if let Some(raw) = records.get(id)? {
+                            out.push(decode(id, raw.value())?);
+                        }
                     }
                 }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Waiting downloads in dispatch order: priority high to low, then oldest first.
     pub fn waiting_in_order(&self, limit: usize) -> Result<Vec<Download>, StoreError> {
-        let ids = {
-            let txn = self.db.begin_read()?;
-            let index = txn.open_table(DISPATCH)?;
-            index
-                .iter()?
-                .take(limit)
-                .map(|e| e.map(|(k, _)| k.value().2))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        self.load_ids(ids)
+        self.checked(|| {
+            let ids = {
+                let txn = self.db.begin_read()?;
+                let index = txn.open_table(DISPATCH)?;
+                index
+                    .iter()?
+                    .take(limit)
+                    .map(|e| e.map(|(k, _)| k.value().2))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            self.load_ids(ids)
+        })
     }
 
     /// Terminal downloads of `status` that reached it before `before` (oldest first).
@@ -335,16 +420,18 @@ impl Store {
         status: Status,
         before: OffsetDateTime,
     ) -> Result<Vec<Download>, StoreError> {
-        let ids = {
-            let txn = self.db.begin_read()?;
-            let index = txn.open_table(BY_TERMINAL)?;
-            let code = status.code();
-            index
-                .range((code, i64::MIN, 0u128)..(code, millis(before), 0u128))?
-                .map(|e| e.map(|(k, _)| k.value().2))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        self.load_ids(ids)
+        self.checked(|| {
+            let ids = {
+                let txn = self.db.begin_read()?;
+                let index = txn.open_table(BY_TERMINAL)?;
+                let code = status.code();
+                index
+                    .range((code, i64::MIN, 0u128)..(code, millis(before), 0u128))?
+                    .map(|e| e.map(|(k, _)| k.value().2))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            self.load_ids(ids)
+        })
     }
 
     /// Terminal downloads of `status`, newest first, at most `limit`.
@@ -353,18 +440,20 @@ impl Store {
         status: Status,
         limit: usize,
     ) -> Result<Vec<Download>, StoreError> {
-        let ids = {
-            let txn = self.db.begin_read()?;
-            let index = txn.open_table(BY_TERMINAL)?;
-            let code = status.code();
-            index
-                .range((code, i64::MIN, 0u128)..=(code, i64::MAX, u128::MAX))?
-                .rev()
-                .take(limit)
-                .map(|e| e.map(|(k, _)| k.value().2))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        self.load_ids(ids)
+        self.checked(|| {
+            let ids = {
+                let txn = self.db.begin_read()?;
+                let index = txn.open_table(BY_TERMINAL)?;
+                let code = status.code();
+                index
+                    .range((code, i64::MIN, 0u128)..=(code, i64::MAX, u128::MAX))?
+                    .rev()
+                    .take(limit)
+                    .map(|e| e.map(|(k, _)| k.value().2))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            self.load_ids(ids)
+        })
     }
 
     /// Failed downloads whose automatic retry is due at `now`.
@@ -373,16 +462,18 @@ impl Store {
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<Download>, StoreError> {
-        let ids = {
-            let txn = self.db.begin_read()?;
-            let index = txn.open_table(RETRY_DUE)?;
-            index
-                .range((i64::MIN, 0u128)..=(millis(now), u128::MAX))?
-                .take(limit)
-                .map(|e| e.map(|(k, _)| k.value().1))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        self.load_ids(ids)
+        self.checked(|| {
+            let ids = {
+                let txn = self.db.begin_read()?;
+                let index = txn.open_table(RETRY_DUE)?;
+                index
+                    .range((i64::MIN, 0u128)..=(millis(now), u128::MAX))?
+                    .take(limit)
+                    .map(|e| e.map(|(k, _)| k.value().1))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            self.load_ids(ids)
+        })
     }
 
     pub fn by_external(
@@ -390,106 +481,128 @@ impl Store {
         provider_id: &str,
         external_id: &str,
     ) -> Result<Option<Download>, StoreError> {
-        let id = {
-            let txn = self.db.begin_read()?;
-            let index = txn.open_table(BY_EXTERNAL)?;
-            index.get((provider_id, external_id))?.map(|v| v.value())
-        };
-        Ok(self.load_ids(id)?.pop())
+        self.checked(|| {
+            let id = {
+                let txn = self.db.begin_read()?;
+                let index = txn.open_table(BY_EXTERNAL)?;
+                index.get((provider_id, external_id))?.map(|v| v.value())
+            };
+            Ok(self.load_ids(id)?.pop())
+        })
     }
 
     /// The non-terminal download of a track, if one exists.
     pub fn active_for_track(&self, track_id: &str) -> Result<Option<Download>, StoreError> {
-        let id = {
-            let txn = self.db.begin_read()?;
-            txn.open_table(ACTIVE_TRACK)?
-                .get(track_id)?
-                .map(|v| v.value())
-        };
-        Ok(self.load_ids(id)?.pop())
+        self.checked(|| {
+            let id = {
+                let txn = self.db.begin_read()?;
+                txn.open_table(ACTIVE_TRACK)?
+                    .get(track_id)?
+                    .map(|v| v.value())
+            };
+            Ok(self.load_ids(id)?.pop())
+        })
     }
 
     pub fn by_idempotency_key(&self, key: &str) -> Result<Option<Download>, StoreError> {
-        let id = {
-            let txn = self.db.begin_read()?;
-            txn.open_table(IDEMPOTENCY)?.get(key)?.map(|v| v.value())
-        };
-        Ok(self.load_ids(id)?.pop())
+        self.checked(|| {
+            let id = {
+                let txn = self.db.begin_read()?;
+                txn.open_table(IDEMPOTENCY)?.get(key)?.map(|v| v.value())
+            };
+            Ok(self.load_ids(id)?.pop())
+        })
     }
 
     /// Per-status counts: O(1), from the counters table.
     pub fn counts(&self) -> Result<StatusCounts, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(COUNTERS)?;
-        let mut counts = StatusCounts::default();
-        for s in Status::ALL {
-            counts.0[usize::from(s.code())] = table.get(s.code())?.map_or(0, |v| v.value());
-        }
-        Ok(counts)
+        self.checked(|| {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(COUNTERS)?;
+            let mut counts = StatusCounts::default();
+            for s in Status::ALL {
+                counts.0[usize::from(s.code())] = table.get(s.code())?.map_or(0, |v| v.value());
+            }
+            Ok(counts)
+        })
     }
 
     /// How many downloads now in `status` reached it at or after `since` (minute resolution):
     /// a bounded sum over per-minute buckets, whatever the number of stored downloads.
     pub fn terminal_since(&self, status: Status, since: OffsetDateTime) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(TERMINAL_BUCKETS)?;
-        let code = status.code();
-        let mut total = 0;
-        for entry in table.range((code, minute(since))..=(code, i64::MAX))? {
-            total += entry?.1.value();
-        }
-        Ok(total)
+        self.checked(|| {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(TERMINAL_BUCKETS)?;
+            let code = status.code();
+            let mut total = 0;
+            for entry in table.range((code, minute(since))..=(code, i64::MAX))? {
+                total += entry?.1.value();
+            }
+            Ok(total)
+        })
     }
 
     /// Counts by a full scan of the records: what the counters must always equal.
     pub fn recount(&self) -> Result<(StatusCounts, Vec<Download>), StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(DOWNLOADS)?;
-        let mut counts = StatusCounts::default();
-        let mut all = Vec::new();
-        for entry in table.iter()? {
-            let (k, v) = entry?;
-            let d = decode(k.value(), v.value())?;
-            counts.0[usize::from(d.status.code())] += 1;
-            all.push(d);
-        }
-        Ok((counts, all))
+        self.checked(|| {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(DOWNLOADS)?;
+            let mut counts = StatusCounts::default();
+            let mut all = Vec::new();
+            for entry in table.iter()? {
+                let (k, v) = entry?;
+                let d = decode(k.value(), v.value())?;
+                counts.0[usize::from(d.status.code())] += 1;
+                all.push(d);
+            }
+            Ok((counts, all))
+        })
     }
 
     pub fn total(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
-        Ok(txn.open_table(DOWNLOADS)?.len()?)
+        self.checked(|| {
+            let txn = self.db.begin_read()?;
+            Ok(txn.open_table(DOWNLOADS)?.len()?)
+        })
     }
 
     pub fn flag(&self, name: &str) -> Result<bool, StoreError> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(META)?;
-        Ok(meta.get(name)?.is_some_and(|v| v.value() == [1]))
+        self.checked(|| {
+            let txn = self.db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            Ok(meta.get(name)?.is_some_and(|v| v.value() == [1]))
+        })
     }
 
     pub fn set_flag(&self, name: &str, on: bool) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        txn.open_table(META)?
-            .insert(name, [u8::from(on)].as_slice())?;
-        txn.commit()?;
-        Ok(())
+        self.checked(|| {
+            let txn = self.db.begin_write()?;
+            txn.open_table(META)?
+                .insert(name, [u8::from(on)].as_slice())?;
+            txn.commit()?;
+            Ok(())
+        })
     }
 
     pub fn breaker(&self, provider_id: &str) -> Result<Option<Breaker>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(BREAKERS)?;
-        Ok(table
-            .get(provider_id)?
-            .and_then(|v| serde_json::from_slice(v.value()).ok()))
+        self.checked(|| {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(BREAKERS)?;
+            Ok(table
+                .get(provider_id)?
+                .and_then(|v| serde_json::from_slice(v.value()).ok()))
+        })
     }
 
     pub fn save_breaker(&self, provider_id: &str, breaker: &Breaker) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        let bytes = serde_json::to_vec(breaker).unwrap_or_default();
-        txn.open_table(BREAKERS)?
-            .insert(provider_id, bytes.as_slice())?;
-        txn.commit()?;
-        Ok(())
+        self.checked(|| {
+            let txn = self.db.begin_write()?;
+            let bytes = serde_json::to_vec(breaker).unwrap_or_default();
+            txn.open_table(BREAKERS)?
+                .insert(provider_id, bytes.as_slice())?;
+            txn.commit()?;
+            Ok(())
+        })
     }
 }
 
