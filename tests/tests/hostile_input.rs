@@ -264,3 +264,52 @@ async fn a_ten_megabyte_body_is_refused_cleanly() {
     app.shutdown().await;
     emulator.shutdown().await;
 }
+
+/// Sends raw bytes and returns the status line of the answer (HTTP clients refuse to send some
+/// of what an attacker would).
+async fn raw_status_line(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The server may answer and close before reading all of it: a failed write is fine.
+    let _ = stream.write_all(request).await;
+    let mut answer = vec![0; 256];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("an answer, not a hang")
+        .unwrap();
+    String::from_utf8_lossy(&answer[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn oversized_and_too_many_headers_are_refused_with_431() {
+    let emulator = fast_emulator().await;
+    let app = TestApp::start(&emulator).await;
+    let addr = app.app.addr;
+    let start = "POST /api/downloads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+    let body = r#"{"artist":"A","title":"T"}"#;
+    let mut huge = format!("{start}X-Big: {}\r\n", "a".repeat(1_000_000)).into_bytes();
+    huge.extend_from_slice(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    let mut many = start.to_owned();
+    for n in 0..300 {
+        many.push_str(&format!("X-H{n}: v\r\n"));
+    }
+    many.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    for (what, request) in [("a 1 MB header", huge), ("300 headers", many.into_bytes())] {
+        let line = raw_status_line(addr, &request).await;
+        assert!(
+            line.starts_with("HTTP/1.1 431"),
+            "{what}: answered {line:?}"
+        );
+    }
+    // Nothing was created, and the server still answers.
+    assert_eq!(
+        app.get_json("/api/downloads/manager/stats").await.1["total_active"],
+        0
+    );
+    app.shutdown().await;
+    emulator.shutdown().await;
+}
