@@ -679,10 +679,14 @@ async fn sse_sends_at_once_on_change_and_notices_disconnects() {
     let mut res = app
         .client
         .get(app.url(&format!("{M}/events")))
+        // Browsers ask for gzip on every request: the stream must still leave uncompressed,
+        // or an encoder's buffer would hold the updates back.
+        .header("accept-encoding", "gzip")
         .send()
         .await
         .unwrap();
     assert_eq!(res.headers()["content-type"], "text/event-stream");
+    assert!(res.headers().get("content-encoding").is_none());
     let mut buffer = String::new();
     let next_event = async |res: &mut reqwest::Response, buffer: &mut String| -> String {
         loop {
@@ -837,6 +841,75 @@ async fn plugin_secrets_never_appear_in_any_answer() {
         health["providers"][0]["error_message"].is_string(),
         "the outage is reported: {health}"
     );
+    app.shutdown().await;
+    emulator.shutdown().await;
+}
+
+/// Fetches `path` asking for gzip; returns the encoding the server chose and the decoded body.
+async fn fetch_gzip(app: &TestApp, path: &str) -> (Option<String>, Vec<u8>) {
+    let res = app
+        .client
+        .get(app.url(path))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{path}");
+    let encoding = res
+        .headers()
+        .get("content-encoding")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let raw = res.bytes().await.unwrap();
+    let body = if encoding.as_deref() == Some("gzip") {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out)
+            .expect("valid gzip");
+        out
+    } else {
+        raw.to_vec()
+    };
+    (encoding, body)
+}
+
+#[tokio::test]
+async fn large_answers_are_gzipped_for_clients_that_accept_it() {
+    let emulator = fast_emulator().await;
+    let app = TestApp::start(&emulator).await;
+    app.send_json(Method::POST, "/api/downloads/pause", json!(null))
+        .await;
+    for n in 0..40 {
+        create(&app, "Gzip", &format!("Track {n}")).await;
+    }
+    let plain = app
+        .client
+        .get(app.url(&format!("{M}/active")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        plain.headers().get("content-encoding").is_none(),
+        "only when asked"
+    );
+    let plain: Value = plain.json().await.unwrap();
+
+    let (encoding, body) = fetch_gzip(&app, &format!("{M}/active")).await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    let decoded: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(decoded["downloads"], plain["downloads"]);
+
+    for path in [
+        "/",
+        "/static/center.css",
+        &format!("{M}/center/htmx/queue"),
+        &format!("{M}/export?format=csv"),
+    ] {
+        let (encoding, body) = fetch_gzip(&app, path).await;
+        assert_eq!(encoding.as_deref(), Some("gzip"), "{path}");
+        assert!(std::str::from_utf8(&body).unwrap().contains("Gzip") || path.ends_with(".css"));
+    }
+    // Small answers are not worth it.
+    let (encoding, _) = fetch_gzip(&app, &format!("{M}/stats")).await;
+    assert_eq!(encoding, None);
     app.shutdown().await;
     emulator.shutdown().await;
 }

@@ -73,6 +73,7 @@ pub fn router(state: AppState, access: std::sync::Arc<access::AccessPolicy>) -> 
     Router::new()
         .hoop(salvo::affix_state::inject(state))
         .hoop(access::Gate { policy: access })
+        .hoop(compression())
         .push(
             Router::with_path("login")
                 .get(login::show)
@@ -87,6 +88,25 @@ pub fn router(state: AppState, access: std::sync::Arc<access::AccessPolicy>) -> 
         .push(Router::with_path("download-center").get(pages::center))
         .push(Router::with_path("favicon.ico").get(pages::favicon))
         .push(Router::new().get(pages::center))
+}
+
+/// gzip for pages, partials, JSON, CSV and assets: a 1,000-row `/active` or `/center` shrinks
+/// to a tenth on a phone's Wi-Fi. Not for the event stream, whose updates must leave at once
+/// rather than wait in an encoder's buffer.
+fn compression() -> salvo_compression::Compression {
+    use salvo::http::mime;
+    salvo_compression::Compression::new()
+        .disable_all()
+        .enable_gzip(salvo_compression::CompressionLevel::Fastest)
+        .content_types(&[
+            mime::TEXT_HTML,
+            mime::TEXT_CSS,
+            mime::TEXT_CSV,
+            mime::TEXT_JAVASCRIPT,
+            mime::APPLICATION_JAVASCRIPT,
+            mime::APPLICATION_JSON,
+            mime::IMAGE_SVG,
+        ])
 }
 
 /// A running HTTP server.
