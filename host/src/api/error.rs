@@ -69,7 +69,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             // Not a bug but the machine: say what happened and what the operator can do. The
-            // service is stopping (see `App::storage_failed`), so a retry by the client waits.
+            // service is stopping (see `App::until_stopped`); a client retries once it is back.
             StoreError::Failed(failure) => {
                 let status = match failure {
                     StorageFailure::DiskFull(_) => StatusCode::INSUFFICIENT_STORAGE,
