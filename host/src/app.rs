@@ -86,8 +86,7 @@ impl App {
         let engine = DownloadManager::new(store, providers, settings, Arc::new(SystemClock))?;
         let running = engine.start()?;
 
-        let listener = tokio::net::TcpListener::bind(config.server.bind)
-            .await
+        let listener = HttpServer::bind(config.server.bind)
             .with_context(|| format!("cannot listen on {}", config.server.bind))?;
         let (stop, stop_rx) = watch::channel(false);
         let live = LiveFeed::new();
