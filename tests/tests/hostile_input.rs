@@ -171,7 +171,11 @@ fn generated_hostile_requests_never_500_and_refusals_change_nothing() {
     let tried = AtomicUsize::new(0);
     let refused = AtomicUsize::new(0);
     let mut runner = TestRunner::new(Config {
-        cases: 400,
+        // 400 in every run; HOSTILE_CASES=5000 for a longer hunt.
+        cases: std::env::var("HOSTILE_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(400),
         failure_persistence: None,
         ..Config::default()
     });

@@ -577,3 +577,80 @@ async fn a_granted_name_that_rebinds_to_another_address_is_refused() {
         "status 200"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_plugin_cannot_smuggle_secrets_control_characters_or_bad_ids_through_its_answers() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut grant = hostile_grant("http://127.0.0.1:9", &[]);
+    grant
+        .settings
+        .insert("poison".into(), SettingValue::Text("yes".into()));
+    let (_dir, plugin) = hostile(&grant).await;
+    let secret = "hostile-secret-value";
+    let clean = |text: &str| {
+        !text.contains(secret)
+            && !text.contains("forged \u{1b}")
+            && !text.chars().any(|c| c.is_control() || c == '\u{202e}')
+    };
+
+    // Errors: the secret redacted, the forged line kept on one line, without its escape code.
+    let error = plugin
+        .start_search(&order("leak-secret"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ProviderError::Unauthorized(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        clean(&message) && message.contains("[redacted]"),
+        "{message:?}"
+    );
+
+    // Health: the same for what it says about itself.
+    let health = plugin.ping().await.unwrap();
+    assert!(clean(&health.detail), "{:?}", health.detail);
+    assert!(clean(health.service_version.as_deref().unwrap()));
+
+    // Candidates: only the clean one is offered to the ranking.
+    let search = plugin.start_search(&order("poison")).await.unwrap();
+    let progress = plugin.poll_search(&search).await.unwrap();
+    let offered: Vec<(&str, &str)> = progress
+        .candidates
+        .iter()
+        .map(|c| (c.peer.as_str(), c.filename.as_str()))
+        .collect();
+    assert_eq!(offered, [("fine_peer", "@@fine\\Music\\Clean.flac")]);
+
+    // Transfers: those with unusable ids or names are not ours; the rest carry clean messages.
+    let transfers = plugin.list_transfers().await.unwrap();
+    assert_eq!(transfers.len(), 1, "{transfers:?}");
+    assert_eq!(transfers[0].external_id, "t-1");
+    let failure = &transfers[0].failure.as_ref().unwrap().message;
+    assert!(
+        clean(failure) && failure.contains("[redacted]"),
+        "{failure:?}"
+    );
+
+    // An id the host could not hand back verbatim is a protocol error, not a stored id.
+    let source = tributary::engine::provider::Source {
+        peer: "fine_peer".into(),
+        filename: "@@fine\\Music\\Clean.flac".into(),
+        size: 1_000,
+    };
+    assert!(matches!(
+        plugin.enqueue(&source).await,
+        Err(ProviderError::Protocol(_))
+    ));
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(!logs.contains(secret), "{logs}");
+    assert!(
+        logs.lines().all(|l| !l.starts_with("2026-01-01T00:00:00Z")),
+        "a forged line reached the log: {logs}"
+    );
+}

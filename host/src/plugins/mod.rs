@@ -12,6 +12,7 @@ pub mod manifest;
 mod quarantine;
 mod runtime;
 mod sandbox;
+mod untrusted;
 mod wasm_provider;
 
 pub use bindings::SUPPORTED_API_VERSIONS;

@@ -7,9 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use wasmtime::Store;
 
+use super::bindings::latest::tributary::provider::types::ProviderError as WitProviderError;
 use super::bindings::latest::{Provider as Bindings, ProviderPre};
 use super::quarantine::Quarantine;
 use super::sandbox::{CallState, PluginContext, new_store};
+use super::untrusted::Cleaner;
 use crate::engine::provider::{
     Health, Provider, ProviderDescriptor, ProviderError, SearchProgress, Source, TrackQuery,
     Transfer, TrapKind,
@@ -174,6 +176,24 @@ impl WasmProvider {
         }
     }
 
+    /// Everything the plugin says passes through this before the engine sees it.
+    fn cleaner(&self) -> Cleaner<'_> {
+        Cleaner::new(&self.context.secrets)
+    }
+
+    /// Flattens a call's outcome (the host's verdict, then the plugin's answer) and cleans the
+    /// error's message, which came from the plugin.
+    fn settle<T>(
+        &self,
+        outcome: Result<Result<T, WitProviderError>, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.cleaner().error(e.into())),
+            Err(e) => Err(self.cleaner().error(e)),
+        }
+    }
+
     /// Asks the plugin who it is (used once at load).
     pub(super) async fn info(
         &self,
@@ -190,39 +210,35 @@ impl Provider for WasmProvider {
     }
 
     async fn ping(&self) -> Result<Health, ProviderError> {
-        Ok(call_export!(self, "ping", |b, s| b.call_ping(s))?
-            .map_err(ProviderError::from)?
-            .into())
+        let health = self.settle(call_export!(self, "ping", |b, s| b.call_ping(s)))?;
+        Ok(self.cleaner().health(health.into()))
     }
 
     async fn start_search(&self, query: &TrackQuery) -> Result<String, ProviderError> {
         let query = query.into();
-        Ok(
-            call_export!(self, "start-search", |b, s| b.call_start_search(s, &query))?
-                .map_err(ProviderError::from)?,
-        )
+        let id =
+            self.settle(call_export!(self, "start-search", |b, s| b.call_start_search(s, &query)))?;
+        self.cleaner().id(id, "search")
     }
 
     async fn poll_search(&self, search_id: &str) -> Result<SearchProgress, ProviderError> {
-        Ok(
-            call_export!(self, "poll-search", |b, s| b.call_poll_search(s, search_id))?
-                .map_err(ProviderError::from)?
-                .into(),
-        )
+        let progress = self
+            .settle(call_export!(self, "poll-search", |b, s| b.call_poll_search(s, search_id)))?;
+        Ok(self.cleaner().search_progress(progress.into()))
     }
 
     async fn enqueue(&self, source: &Source) -> Result<String, ProviderError> {
         let source = source.into();
-        Ok(
-            call_export!(self, "enqueue", |b, s| b.call_enqueue(s, &source))?
-                .map_err(ProviderError::from)?,
-        )
+        let id = self.settle(call_export!(self, "enqueue", |b, s| b.call_enqueue(s, &source)))?;
+        self.cleaner().id(id, "transfer")
     }
 
     async fn list_transfers(&self) -> Result<Vec<Transfer>, ProviderError> {
-        let transfers = call_export!(self, "list-transfers", |b, s| b.call_list_transfers(s))?
-            .map_err(ProviderError::from)?;
-        Ok(transfers.into_iter().map(Into::into).collect())
+        let transfers =
+            self.settle(call_export!(self, "list-transfers", |b, s| b.call_list_transfers(s)))?;
+        Ok(self
+            .cleaner()
+            .transfers(transfers.into_iter().map(Into::into).collect()))
     }
 
     async fn cancel(
@@ -231,19 +247,15 @@ impl Provider for WasmProvider {
         peer: &str,
         remove: bool,
     ) -> Result<(), ProviderError> {
-        Ok(call_export!(self, "cancel", |b, s| b.call_cancel(
+        self.settle(call_export!(self, "cancel", |b, s| b.call_cancel(
             s,
             external_id,
             peer,
             remove
-        ))?
-        .map_err(ProviderError::from)?)
+        )))
     }
 
     async fn clear_finished(&self) -> Result<(), ProviderError> {
-        Ok(
-            call_export!(self, "clear-finished", |b, s| b.call_clear_finished(s))?
-                .map_err(ProviderError::from)?,
-        )
+        self.settle(call_export!(self, "clear-finished", |b, s| b.call_clear_finished(s)))
     }
 }

@@ -8,7 +8,12 @@
 //! - `http:<url>`: sends a GET to `<url>` and reports what came back;
 //! - `config:<key>`: returns the value of any config key it asks for;
 //! - `log-secret`: logs its `api_key` config value;
+//! - `leak-secret`: fails with its `api_key` and a forged log line in the error message;
+//! - `poison`: a search whose candidates carry control characters, bidi overrides, huge and
+//!   secret-bearing names, and one clean candidate;
 //! - anything else: returns "ok".
+//!
+//! With config `poison = "yes"`, `ping`, `list-transfers` and `enqueue` answer the same way.
 
 #[allow(clippy::all)]
 mod bindings {
@@ -20,11 +25,57 @@ mod bindings {
 
 use bindings::Guest;
 use bindings::tributary::provider::types::{
-    Capabilities, Health, PluginInfo, ProviderError, SearchProgress, Source, TrackQuery, Transfer,
+    Candidate, Capabilities, FailureReason, Health, PluginInfo, ProviderError, SearchProgress,
+    Source, TrackQuery, Transfer, TransferFailure, TransferState,
 };
 use bindings::tributary::provider::{config, http, log};
 
 struct Hostile;
+
+fn secret() -> String {
+    config::get("api_key").unwrap_or_default()
+}
+
+fn poisoned() -> bool {
+    config::get("poison").as_deref() == Some("yes")
+}
+
+/// A line that would pass for one of the host's own log lines if printed raw.
+const FORGED: &str = "\n2026-01-01T00:00:00Z ERROR tributary: forged \u{1b}[31mline";
+
+fn candidate(peer: &str, filename: &str) -> Candidate {
+    Candidate {
+        peer: peer.into(),
+        filename: filename.into(),
+        size: 1_000,
+        extension: "flac".into(),
+        bitrate_kbps: None,
+        bit_depth: None,
+        sample_rate_hz: None,
+        duration_secs: None,
+        free_slot: true,
+        queue_length: 0,
+        upload_speed: 1_000_000,
+    }
+}
+
+fn transfer(id: &str, peer: &str, message: String) -> Transfer {
+    Transfer {
+        external_id: id.into(),
+        peer: peer.into(),
+        filename: "@@share\\a.flac".into(),
+        size: 1_000,
+        bytes_transferred: 0,
+        speed_bytes_per_sec: 0.0,
+        queue_position: None,
+        state: TransferState::Failed,
+        failure: Some(TransferFailure {
+            reason: FailureReason::Errored,
+            message,
+            provider_may_retry: false,
+        }),
+    }
+}
 
 impl Guest for Hostile {
     fn info() -> PluginInfo {
@@ -38,6 +89,13 @@ impl Guest for Hostile {
     }
 
     fn ping() -> Result<Health, ProviderError> {
+        if poisoned() {
+            return Ok(Health {
+                service_version: Some(format!("1.0 {}", secret())),
+                ready: true,
+                detail: format!("proud of {}{FORGED}", secret()),
+            });
+        }
         Ok(Health {
             service_version: None,
             ready: true,
@@ -66,6 +124,11 @@ impl Guest for Hostile {
                 }
             }
             "panic" => panic!("hostile plugin panics on purpose"),
+            "leak-secret" => Err(ProviderError::Unauthorized(format!(
+                "refused key {}{FORGED}",
+                secret()
+            ))),
+            "poison" => Ok("poison".into()),
             "log-secret" => {
                 let secret = config::get("api_key").unwrap_or_default();
                 log::log(log::Level::Warn, &format!("the secret is {secret}"));
@@ -93,21 +156,43 @@ impl Guest for Hostile {
         }
     }
 
-    fn poll_search(_search_id: String) -> Result<SearchProgress, ProviderError> {
+    fn poll_search(search_id: String) -> Result<SearchProgress, ProviderError> {
+        let candidates = if search_id == "poison" {
+            vec![
+                candidate("evil\npeer", "@@evil\\a.flac"),
+                candidate("ok", &"x".repeat(5_000)),
+                candidate("ok", "@@ok\\\u{202e}calf.exe"),
+                candidate("ok", &format!("@@ok\\{}.flac", secret())),
+                candidate("", "@@ok\\nobody.flac"),
+                candidate("fine_peer", "@@fine\\Music\\Clean.flac"),
+            ]
+        } else {
+            vec![]
+        };
         Ok(SearchProgress {
             complete: true,
-            candidates: vec![],
+            candidates,
         })
     }
 
     fn enqueue(_source: Source) -> Result<String, ProviderError> {
+        if poisoned() {
+            return Ok(format!("id{FORGED}"));
+        }
         Err(ProviderError::Rejected(
             "hostile plugins enqueue nothing".into(),
         ))
     }
 
     fn list_transfers() -> Result<Vec<Transfer>, ProviderError> {
-        Ok(vec![])
+        if !poisoned() {
+            return Ok(vec![]);
+        }
+        Ok(vec![
+            transfer("bad\nid", "peer", "x".into()),
+            transfer("t-2", "evil\u{1b}peer", "x".into()),
+            transfer("t-1", "peer", format!("lost with {}{FORGED}", secret())),
+        ])
     }
 
     fn cancel(_external_id: String, _peer: String, _remove: bool) -> Result<(), ProviderError> {
