@@ -149,8 +149,11 @@ impl Store {
             db,
             failure: watch::Sender::new(None),
         };
-        store.checked(|| store.prepare(path))?;
-        Ok(store)
+        match store.checked(|| store.prepare(path)) {
+            Ok(()) => Ok(store),
+            Err(StoreError::Failed(failure)) => Err(open_err(failure.to_string())),
+            Err(other) => Err(other),
+        }
     }
 
     /// Says when the store has failed for good (see [`StorageFailure`]): the service should stop.
