@@ -21,14 +21,16 @@ fn is_unsafe(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// The plugin's own secrets, to keep out of everything it says.
+/// Cleans one plugin's answers: its id tags what is dropped in the log, and its own secrets are
+/// kept out of everything it says.
 pub struct Cleaner<'a> {
+    plugin: &'a str,
     secrets: &'a [String],
 }
 
 impl<'a> Cleaner<'a> {
-    pub fn new(secrets: &'a [String]) -> Self {
-        Cleaner { secrets }
+    pub fn new(plugin: &'a str, secrets: &'a [String]) -> Self {
+        Cleaner { plugin, secrets }
     }
 
     fn contains_secret(&self, text: &str) -> bool {
@@ -128,6 +130,7 @@ impl<'a> Cleaner<'a> {
             .collect();
         if candidates.len() < before {
             tracing::warn!(
+                plugin = %self.plugin,
                 "dropped {} search candidates with unusable names",
                 before - candidates.len()
             );
@@ -159,6 +162,7 @@ impl<'a> Cleaner<'a> {
             .collect();
         if kept.len() < before {
             tracing::warn!(
+                plugin = %self.plugin,
                 "dropped {} transfers with unusable ids or names",
                 before - kept.len()
             );
@@ -171,14 +175,14 @@ impl<'a> Cleaner<'a> {
 mod tests {
     use super::*;
 
-    fn cleaner() -> Vec<String> {
+    fn secrets() -> Vec<String> {
         vec!["hunter2-secret".to_owned(), String::new()]
     }
 
     #[test]
     fn messages_lose_secrets_control_characters_and_excess() {
-        let secrets = cleaner();
-        let c = Cleaner::new(&secrets);
+        let secrets = secrets();
+        let c = Cleaner::new("test", &secrets);
         assert_eq!(c.message("plain words".into()), "plain words");
         assert_eq!(
             c.message("key hunter2-secret\nFAKE\u{1b}[31m \u{202e}x".into()),
@@ -191,8 +195,8 @@ mod tests {
 
     #[test]
     fn names_are_checked_not_altered() {
-        let secrets = cleaner();
-        let c = Cleaner::new(&secrets);
+        let secrets = secrets();
+        let c = Cleaner::new("test", &secrets);
         assert!(c.usable_name("@@peer\\Music\\Ära – Ünïcode (1999) [FLAC]\\01.flac"));
         assert!(!c.usable_name("evil\nname"));
         assert!(!c.usable_name("\u{2066}hidden"));

@@ -178,7 +178,7 @@ impl WasmProvider {
 
     /// Everything the plugin says passes through this before the engine sees it.
     fn cleaner(&self) -> Cleaner<'_> {
-        Cleaner::new(&self.context.secrets)
+        Cleaner::new(&self.descriptor.id, &self.context.secrets)
     }
 
     /// Flattens a call's outcome (the host's verdict, then the plugin's answer) and cleans the
