@@ -204,6 +204,24 @@ async fn a_plugin_reads_only_its_declared_config() {
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
+impl Captured {
+    /// Captures this thread's logs (so the test must run on a current-thread runtime) until the
+    /// guard is dropped.
+    fn install() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -216,20 +234,14 @@ impl Write for Captured {
 
 #[tokio::test(flavor = "current_thread")]
 async fn plugin_logs_are_tagged_and_secrets_redacted() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install();
 
     let (_dir, plugin) = hostile(&hostile_grant("http://127.0.0.1:9", &[])).await;
     assert_eq!(
         plugin.start_search(&order("log-secret")).await.unwrap(),
         "logged"
     );
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     assert!(
         text.contains("plugin=\"hostile\"") || text.contains("plugin=hostile"),
         "{text}"
@@ -580,13 +592,7 @@ async fn a_granted_name_that_rebinds_to_another_address_is_refused() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_plugin_cannot_smuggle_secrets_control_characters_or_bad_ids_through_its_answers() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install();
     let mut grant = hostile_grant("http://127.0.0.1:9", &[]);
     grant
         .settings
@@ -647,7 +653,7 @@ async fn a_plugin_cannot_smuggle_secrets_control_characters_or_bad_ids_through_i
         Err(ProviderError::Protocol(_))
     ));
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(!logs.contains(secret), "{logs}");
     assert!(
         logs.lines().all(|l| !l.starts_with("2026-01-01T00:00:00Z")),
