@@ -154,6 +154,16 @@ async fn create(app: &TestApp, artist: &str, title: &str) -> Value {
     body
 }
 
+/// A per-download action without a body: `POST /api/downloads/{id}/{action}`.
+async fn act(app: &TestApp, id: &str, action: &str) -> (u16, Value) {
+    app.send_json(
+        Method::POST,
+        &format!("/api/downloads/{id}/{action}"),
+        json!(null),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn every_route_answers_with_the_specified_shapes() {
     let emulator = fast_emulator().await;
@@ -343,46 +353,16 @@ async fn per_download_actions_and_batches() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(d["priority"], 7);
-    let (status, d) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/downloads/{id}/pause"),
-            json!(null),
-        )
-        .await;
+    let (status, d) = act(&app, id, "pause").await;
     assert_eq!((status, d["status"].as_str()), (200, Some("paused")));
-    let (status, d) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/downloads/{id}/resume"),
-            json!(null),
-        )
-        .await;
+    let (status, d) = act(&app, id, "resume").await;
     assert_eq!((status, d["status"].as_str()), (200, Some("waiting")));
-    let (status, d) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/downloads/{id}/cancel"),
-            json!(null),
-        )
-        .await;
+    let (status, d) = act(&app, id, "cancel").await;
     assert_eq!((status, d["status"].as_str()), (200, Some("cancelled")));
-    let (status, err) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/downloads/{id}/pause"),
-            json!(null),
-        )
-        .await;
+    let (status, err) = act(&app, id, "pause").await;
     assert_eq!(status, 409, "{err}");
     assert!(err["error"].as_str().unwrap().contains("cancelled"));
-    let (status, d) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/downloads/{id}/retry"),
-            json!(null),
-        )
-        .await;
+    let (status, d) = act(&app, id, "retry").await;
     assert_eq!((status, d["status"].as_str()), (200, Some("waiting")));
 
     let unknown = "00000000-0000-0000-0000-000000000000";

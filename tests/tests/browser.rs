@@ -101,6 +101,15 @@ async fn wait(c: &Client, what: &str, timeout: Duration, check: impl AsyncFn(&Cl
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} to click: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn exists(c: &Client, css: &str) -> bool {
     c.find(Locator::Css(css)).await.is_ok()
 }
@@ -184,12 +193,7 @@ async fn the_download_center_works_in_a_real_browser() {
         .send_keys("Roygbiv")
         .await
         .unwrap();
-    c.find(Locator::Css("#add-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#add-form button[type=submit]").await;
     let mut seen_progress = Vec::new();
     let started = Instant::now();
     loop {
@@ -225,12 +229,7 @@ async fn the_download_center_works_in_a_real_browser() {
     assert_eq!(text_of(&c, "#add-artist").await, "", "the form was reset");
 
     // History shows it done.
-    c.find(Locator::Css("#tab-history"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#tab-history").await;
     wait(&c, "the history tab", Duration::from_secs(5), async |c| {
         exists(c, "#panel[data-tab=history] .dl.status-completed").await
     })
@@ -249,12 +248,7 @@ async fn the_download_center_works_in_a_real_browser() {
         text_of(c, "#count-failed").await == "1"
     })
     .await;
-    c.find(Locator::Css("#tab-failed"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#tab-failed").await;
     wait(&c, "the failed tab", Duration::from_secs(5), async |c| {
         exists(c, "#panel[data-tab=failed] .dl.status-failed").await
     })
@@ -270,12 +264,7 @@ async fn the_download_center_works_in_a_real_browser() {
         attempts(&app.get_json(&format!("/api/downloads/{failed_id}")).await.1),
         1
     );
-    c.find(Locator::Css("#retry-all"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#retry-all").await;
     assert_eq!(
         c.get_alert_text().await.unwrap(),
         "Retry every failed download?"
@@ -293,12 +282,7 @@ async fn the_download_center_works_in_a_real_browser() {
         async |c| text_of(c, "#count-failed").await == "1",
     )
     .await;
-    c.find(Locator::Css("#clear-failed"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#clear-failed").await;
     c.dismiss_alert().await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -308,12 +292,7 @@ async fn the_download_center_works_in_a_real_browser() {
         1,
         "a dismissed confirmation changes nothing"
     );
-    c.find(Locator::Css("#clear-failed"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#clear-failed").await;
     c.accept_alert().await.unwrap();
     wait(
         &c,
@@ -322,12 +301,7 @@ async fn the_download_center_works_in_a_real_browser() {
         async |c| text_of(c, "#count-failed").await == "0",
     )
     .await;
-    c.find(Locator::Css("#tab-failed"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#tab-failed").await;
     wait(
         &c,
         "the empty failed tab",
@@ -358,12 +332,7 @@ async fn the_download_center_works_in_a_real_browser() {
         json!({"artist": "Still", "title": "Waiting"}),
     )
     .await;
-    c.find(Locator::Css("#tab-queue"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#tab-queue").await;
     wait(&c, "the queue tab", Duration::from_secs(5), async |c| {
         exists(c, "#panel[data-tab=queue]").await
     })
