@@ -9,6 +9,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::api::access::AccessPolicy;
+use crate::api::host_names::AllowedHosts;
 use crate::api::live::LiveFeed;
 use crate::api::{AppState, HttpServer, router};
 use crate::config::Config;
@@ -48,6 +49,7 @@ impl App {
             )
         })?;
         let access = Arc::new(AccessPolicy::new(&config.auth)?);
+        let hosts = AllowedHosts::new(&config.server.allowed_hosts)?;
         let insecure_notice = if !access.enabled() && !config.server.bind.ip().is_loopback() {
             if !config.auth.allow_unauthenticated_remote {
                 anyhow::bail!(
@@ -99,7 +101,7 @@ impl App {
             insecure_notice,
             access: access.enabled().then(|| access.clone()),
         };
-        let server = HttpServer::start(listener, router(state, access))?;
+        let server = HttpServer::start(listener, router(state, access, hosts))?;
         tracing::info!("Tributary listening on http://{}", server.addr);
         Ok(App {
             addr: server.addr,

@@ -1,5 +1,6 @@
-//! Who may do what: optional API keys with a role and allowed networks, a session cookie for
-//! the browser, same-origin checks on every state-changing request, and security headers.
+//! Who may do what: the names the server answers to (DNS rebinding), optional API keys with a
+//! role and allowed networks, a session cookie for the browser, same-origin checks on every
+//! state-changing request, and security headers.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,6 +14,7 @@ use salvo::prelude::*;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::host_names::{AllowedHosts, Authority};
 use crate::config::{AuthConfig, KeyRole};
 
 pub const SESSION_COOKIE: &str = "tributary_session";
@@ -137,6 +139,17 @@ impl AccessPolicy {
         self.sessions().remove(token);
     }
 
+    /// Whether the request carries a valid `X-API-Key` usable from its address. A rebinding
+    /// page cannot know a key (browsers never add one by themselves, unlike a cookie), so such a
+    /// request may use a name that is not in `server.allowed_hosts`.
+    fn holds_valid_key(&self, req: &Request) -> bool {
+        req.headers()
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|given| self.by_secret(given))
+            .is_some_and(|key| check_network(key, remote_ip(req)).is_ok())
+    }
+
     /// The caller behind a request's key or session cookie, checked against its networks.
     fn caller(&self, req: &Request) -> Result<Option<Caller>, ApiError> {
         let from = remote_ip(req);
@@ -204,8 +217,67 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// The name the request was sent to: the `Host` header, or the authority of an absolute URI.
+fn requested_authority(req: &Request) -> Option<Authority> {
+    match req.headers().get(header::HOST) {
+        Some(value) => value.to_str().ok().and_then(Authority::parse),
+        None => req
+            .uri()
+            .authority()
+            .and_then(|a| Authority::parse(a.as_str())),
+    }
+}
+
+/// Refuses a request sent to a name this server does not answer to (see `host_names`).
+fn check_host(req: &Request, hosts: &AllowedHosts, policy: &AccessPolicy) -> Result<(), ApiError> {
+    let Some(authority) = requested_authority(req) else {
+        return Err(ApiError::bad_request(
+            "the request has no valid Host header",
+        ));
+    };
+    if hosts.allows(&authority) || policy.holds_valid_key(req) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        format!(
+            "this server does not answer to the name {:?}; if it is yours, add it to server.allowed_hosts",
+            authority.host
+        ),
+    ))
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// Whether a browser `Origin` is one of ours: a name the operator listed (any scheme and port:
+/// a reverse proxy's are its own), or an IP literal or `localhost` naming exactly this server.
+/// Compared with the allowed set, never just with the request's own `Host`, which a rebinding
+/// page controls.
+fn origin_is_ours(origin: &str, requested: Option<&Authority>, hosts: &AllowedHosts) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    let Some(from) = Authority::parse(rest) else {
+        return false;
+    };
+    if hosts.listed(&from.host) {
+        return true;
+    }
+    let Some(to) = requested else {
+        return false;
+    };
+    let port = |a: &Authority| a.port.or_else(|| default_port(scheme));
+    hosts.allows(&from) && from.host == to.host && port(&from) == port(to)
+}
+
 /// A state-changing request must come from our own page (or from no browser at all).
-fn same_origin(req: &Request) -> Result<(), ApiError> {
+fn same_origin(req: &Request, hosts: &AllowedHosts) -> Result<(), ApiError> {
     let refuse = |why: &str| {
         ApiError::new(
             StatusCode::FORBIDDEN,
@@ -224,16 +296,9 @@ fn same_origin(req: &Request) -> Result<(), ApiError> {
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
+        && !origin_is_ours(origin, requested_authority(req).as_ref(), hosts)
     {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
-        if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
-            return Err(refuse(&format!("Origin {origin} is not this server")));
-        }
+        return Err(refuse(&format!("Origin {origin} is not this server")));
     }
     Ok(())
 }
@@ -263,6 +328,7 @@ fn security_headers(res: &mut Response, path: &str) {
 /// The hoop every request passes through.
 pub struct Gate {
     pub policy: Arc<AccessPolicy>,
+    pub hosts: AllowedHosts,
 }
 
 #[salvo::async_trait]
@@ -276,8 +342,12 @@ impl Handler for Gate {
     ) {
         let path = req.uri().path().to_owned();
         security_headers(res, &path);
+        if let Err(e) = check_host(req, &self.hosts, &self.policy) {
+            ctrl.skip_rest();
+            return e.write(res);
+        }
         if !is_safe(req.method())
-            && let Err(e) = same_origin(req)
+            && let Err(e) = same_origin(req, &self.hosts)
         {
             ctrl.skip_rest();
             return e.write(res);

@@ -6,6 +6,7 @@ mod download_routes;
 mod error;
 mod events;
 mod export;
+pub mod host_names;
 mod input;
 pub mod live;
 mod login;
@@ -32,7 +33,11 @@ async fn not_found(req: &mut Request, res: &mut Response) {
 }
 
 /// Every route, with the OpenAPI document generated from them.
-pub fn router(state: AppState, access: std::sync::Arc<access::AccessPolicy>) -> Router {
+pub fn router(
+    state: AppState,
+    access: std::sync::Arc<access::AccessPolicy>,
+    hosts: host_names::AllowedHosts,
+) -> Router {
     use download_routes as d;
     use manager_routes as m;
     use pages as p;
@@ -72,7 +77,10 @@ pub fn router(state: AppState, access: std::sync::Arc<access::AccessPolicy>) -> 
     let doc = OpenApi::new("Tributary", env!("CARGO_PKG_VERSION")).merge_router(&api);
     Router::new()
         .hoop(salvo::affix_state::inject(state))
-        .hoop(access::Gate { policy: access })
+        .hoop(access::Gate {
+            policy: access,
+            hosts,
+        })
         .hoop(compression())
         .push(
             Router::with_path("login")

@@ -162,6 +162,11 @@ pub struct ServerConfig {
     /// Re-read templates from disk on every request (for working on them).
     #[serde(default)]
     pub dev_templates: bool,
+    /// Host names this server answers to besides IP literals and `localhost` (e.g. the name a
+    /// reverse proxy forwards, or "nas.lan"); `*.example.com` covers the subdomains. Any other
+    /// name is refused, which stops DNS-rebinding pages.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -170,6 +175,7 @@ impl Default for ServerConfig {
             bind: default_bind(),
             templates_dir: default_templates_dir(),
             dev_templates: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -386,6 +392,14 @@ mod tests {
         assert_eq!(g.settings["url"].as_text(), "http://127.0.0.1:5030");
         assert_eq!(g.settings["retries"].as_text(), "3");
         assert!(!g.settings.contains_key("allowed_hosts"));
+    }
+
+    #[test]
+    fn the_example_configuration_is_valid() {
+        let c = Config::from_toml(include_str!("../../../tributary.example.toml")).unwrap();
+        assert_eq!(c.server.bind.to_string(), "127.0.0.1:8765");
+        assert!(c.providers.contains_key("slskd"));
+        c.engine.settings().unwrap();
     }
 
     #[test]
