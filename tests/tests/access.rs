@@ -1,5 +1,6 @@
 //! Access control end to end: every route × {no key, read-only key, admin key, a key used from
-//! a disallowed address, a cross-site request}, plus the browser login and security headers.
+//! a disallowed address, a cross-site request, a foreign Host name}, plus DNS rebinding without
+//! keys, the browser login and security headers.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -45,6 +46,7 @@ async fn each_route_answers_each_caller_as_it_should() {
         (Method::GET, format!("{m}/stats"), None),
         (Method::GET, format!("{m}/health"), None),
         (Method::GET, format!("{m}/export?format=csv"), None),
+        (Method::GET, format!("{m}/events"), None),
         (Method::GET, format!("{m}/htmx/active-list"), None),
         (Method::GET, format!("{m}/htmx/stats-bar"), None),
         (Method::GET, format!("{m}/htmx/provider-health"), None),
@@ -80,10 +82,12 @@ async fn each_route_answers_each_caller_as_it_should() {
         (Method::POST, "/api/downloads/pause".into(), None),
         (Method::POST, "/api/downloads/resume".into(), None),
     ];
-    let mut tried = 0;
     for (method, path, body) in &routes {
-        let send = |key: Option<&str>, cross_site: bool| {
+        let send_as = |key: Option<&str>, cross_site: bool, host: Option<&str>| {
             let mut req = app.client.request(method.clone(), app.url(path));
+            if let Some(h) = host {
+                req = req.header("host", h);
+            }
             if let Some(k) = key {
                 req = req.header("x-api-key", k);
             }
@@ -97,6 +101,7 @@ async fn each_route_answers_each_caller_as_it_should() {
             }
             req.send()
         };
+        let send = |key: Option<&str>, cross_site: bool| send_as(key, cross_site, None);
         let writes = *method != Method::GET;
         let status = |r: reqwest::Response| r.status();
         let none = status(send(None, false).await.unwrap());
@@ -141,9 +146,42 @@ async fn each_route_answers_each_caller_as_it_should() {
             let cross = status(send(Some(ADMIN), true).await.unwrap());
             assert_eq!(cross, StatusCode::FORBIDDEN, "{method} {path} cross-site");
         }
-        tried += 1;
+        // A rebinding page sends a foreign name and holds no key: refused before the key check.
+        let port = app.app.addr.port();
+        let foreign = format!("evil.example:{port}");
+        let rebound = status(send_as(None, false, Some(&foreign)).await.unwrap());
+        assert_eq!(
+            rebound,
+            StatusCode::MISDIRECTED_REQUEST,
+            "{method} {path} for a foreign name"
+        );
+        if writes {
+            // Even with a key, a browser page of a foreign name is not ours: the Origin is
+            // compared with the allowed names, not with the Host it chose.
+            let mut req = app
+                .client
+                .request(method.clone(), app.url(path))
+                .header("host", &foreign)
+                .header("x-api-key", ADMIN)
+                .header("origin", format!("http://{foreign}"))
+                .header("sec-fetch-site", "same-origin");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let status = req.send().await.unwrap().status();
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} from a page of a foreign name"
+            );
+        }
+        // A script holding a valid key may use a name that is not listed.
+        let scripted = status(send_as(Some(ADMIN), false, Some(&foreign)).await.unwrap());
+        assert_eq!(
+            scripted, admin,
+            "{method} {path} for a foreign name with the admin key"
+        );
     }
-    assert_eq!(tried, routes.len());
     app.shutdown().await;
     emulator.shutdown().await;
 }
@@ -290,5 +328,178 @@ async fn a_network_bind_without_keys_is_refused_unless_explicitly_allowed() {
         .unwrap();
     assert!(page.contains("without an API key"), "the page says so");
     app.shutdown().await;
+    emulator.shutdown().await;
+}
+
+/// What a browser sends once an attacker's name has been rebound to 127.0.0.1: the attacker's
+/// name in `Host` and `Origin`, and `Sec-Fetch-Site: same-origin`.
+fn rebound(req: reqwest::RequestBuilder, port: u16) -> reqwest::RequestBuilder {
+    req.header("host", format!("evil.example:{port}"))
+        .header("origin", format!("http://evil.example:{port}"))
+        .header("sec-fetch-site", "same-origin")
+}
+
+#[tokio::test]
+async fn without_keys_a_rebinding_page_can_neither_read_nor_drive_the_queue() {
+    let emulator = fast_emulator().await;
+    let app = TestApp::start_with(&emulator, |c| {
+        c.server.allowed_hosts = vec!["music.example.com".into(), "*.lan".into()];
+    })
+    .await;
+    let port = app.app.addr.port();
+    // Nothing is dispatched, so the store changes only through the requests below.
+    app.send_json(Method::POST, "/api/downloads/pause", json!(null))
+        .await;
+    let (_, seeded) = app
+        .send_json(
+            Method::POST,
+            "/api/downloads",
+            json!({"artist": "Seed", "title": "Record"}),
+        )
+        .await;
+    let id = seeded["id"].as_str().unwrap().to_owned();
+    let export =
+        || async { app.get_json("/api/downloads/manager/export").await.1["downloads"].clone() };
+    let before = export().await;
+    let m = "/api/downloads/manager";
+    // One route of every family: JSON reads and writes, SSE, pages, partials, export, login,
+    // static files and the API document.
+    let routes: Vec<(Method, String, Option<serde_json::Value>)> = vec![
+        (Method::GET, format!("{m}/active"), None),
+        (Method::GET, format!("{m}/stats"), None),
+        (Method::GET, format!("{m}/events"), None),
+        (Method::GET, "/".into(), None),
+        (Method::GET, format!("{m}/center"), None),
+        (Method::GET, format!("{m}/htmx/active-list"), None),
+        (Method::GET, format!("{m}/center/htmx/queue"), None),
+        (Method::GET, format!("{m}/export?format=csv"), None),
+        (Method::GET, format!("{m}/export?format=json"), None),
+        (Method::GET, "/login".into(), None),
+        (Method::GET, "/static/center.js".into(), None),
+        (Method::GET, "/api/openapi.json".into(), None),
+        (Method::GET, format!("/api/downloads/{id}"), None),
+        (
+            Method::POST,
+            "/api/downloads".into(),
+            Some(json!({"artist": "Evil", "title": "Page"})),
+        ),
+        (Method::POST, format!("/api/downloads/{id}/cancel"), None),
+        (Method::POST, "/api/downloads/resume".into(), None),
+        (Method::DELETE, format!("{m}/history/clear?days=0"), None),
+        (Method::POST, "/login".into(), None),
+    ];
+    for (method, path, body) in &routes {
+        let mut req = rebound(app.client.request(method.clone(), app.url(path)), port);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        assert_eq!(
+            status,
+            StatusCode::MISDIRECTED_REQUEST,
+            "{method} {path} for a rebound name: {text}"
+        );
+        assert!(
+            text.contains("server.allowed_hosts"),
+            "{method} {path}: the refusal says what to do: {text}"
+        );
+        // The same request by an allowed name is served (reads), so the refusal is the name's.
+        if *method == Method::GET {
+            for host in [
+                format!("127.0.0.1:{port}"),
+                format!("localhost:{port}"),
+                "music.example.com".to_owned(),
+                format!("nas.lan:{port}"),
+            ] {
+                let ok = app
+                    .client
+                    .get(app.url(path))
+                    .header("host", &host)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                assert!(
+                    ok.is_success() || ok.is_redirection(),
+                    "{path} by {host}: {ok}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        export().await,
+        before,
+        "a refused request changed the store"
+    );
+
+    // Origins are compared with the allowed names, not with the request's own Host.
+    let create = |host: String, origin: String| {
+        app.client
+            .post(app.url("/api/downloads"))
+            .header("host", host)
+            .header("origin", origin)
+            .header("sec-fetch-site", "same-origin")
+            .json(&json!({"artist": "A", "title": "Origin check"}))
+            .send()
+    };
+    for (host, origin, want) in [
+        // A page of another program on this machine is another origin.
+        (
+            format!("127.0.0.1:{port}"),
+            "http://127.0.0.1:3000".to_owned(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("127.0.0.1:{port}"),
+            format!("http://evil.example:{port}"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("localhost:{port}"),
+            format!("http://127.0.0.1:{port}"),
+            StatusCode::FORBIDDEN,
+        ),
+        // Behind a reverse proxy: the listed name, with the proxy's scheme and port, whether
+        // the proxy forwards the Host or rewrites it to ours.
+        (
+            "music.example.com".to_owned(),
+            "https://music.example.com".to_owned(),
+            StatusCode::CREATED,
+        ),
+        (
+            format!("127.0.0.1:{port}"),
+            "https://music.example.com".to_owned(),
+            StatusCode::CREATED,
+        ),
+        (
+            format!("127.0.0.1:{port}"),
+            format!("http://127.0.0.1:{port}"),
+            StatusCode::CREATED,
+        ),
+    ] {
+        let status = create(host.clone(), origin.clone()).await.unwrap().status();
+        assert_eq!(status, want, "Host {host}, Origin {origin}");
+    }
+    app.shutdown().await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn allowed_hosts_entries_are_checked_at_start() {
+    let emulator = fast_emulator().await;
+    let mut config = tributary::config::Config::default();
+    config.server.bind = "127.0.0.1:0".parse().unwrap();
+    config.server.templates_dir = tributary_tests::repo_root().join("templates");
+    let dir = tempfile::tempdir().unwrap();
+    config.storage.path = dir.path().join("t.redb");
+    config.plugins.dir = dir.path().join("no-plugins");
+    config.server.allowed_hosts = vec!["https://music.example.com".into()];
+    let err = tributary::app::App::start(&config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("allowed_hosts"), "{err}");
     emulator.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! Hostile input against every route, generated rather than listed: malformed, oversized,
-//! out-of-range and injection values in paths, queries, bodies and headers. Never a 5xx, and a
-//! refused request leaves the store exactly as it was.
+//! out-of-range and injection values in paths, queries, bodies and headers, and foreign or
+//! malformed `Host` names (DNS rebinding). Never a 5xx, and a refused request leaves the store
+//! exactly as it was.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -77,6 +78,30 @@ struct Case {
     path: String,
     content_type: Option<String>,
     body: Option<Vec<u8>>,
+    /// A `Host` this server must not answer to; `None` sends the right one.
+    foreign_host: Option<String>,
+}
+
+/// Names a rebinding page or a confused client would send.
+fn foreign_host() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        3 => Just(None),
+        1 => prop_oneof![
+            Just("evil.example".to_owned()),
+            Just("evil.example:8765".to_owned()),
+            Just("127.0.0.1.evil.example".to_owned()),
+            Just("localhost.evil.example:80".to_owned()),
+            Just("2130706433".to_owned()),
+            Just("[::1".to_owned()),
+            Just("a:b:c".to_owned()),
+            Just(String::new()),
+            Just("x/y".to_owned()),
+            Just("user@127.0.0.1".to_owned()),
+            Just("a".repeat(300)),
+            "[a-z]{1,20}\\.[a-z]{2,6}(:[0-9]{1,5})?",
+        ]
+        .prop_map(Some),
+    ]
 }
 
 fn encode(text: &str) -> String {
@@ -124,8 +149,8 @@ fn case() -> impl Strategy<Value = Case> {
         Just(Some(vec![0xff, 0xfe, 0x00, 0x7b])),
         Just(None),
     ];
-    (routes, nasty_text(), content_type, raw_body).prop_map(
-        |((method, path), q, content_type, body)| Case {
+    (routes, nasty_text(), content_type, raw_body, foreign_host()).prop_map(
+        |((method, path), q, content_type, body, foreign_host)| Case {
             method,
             path: {
                 let q = encode(&q.chars().take(300).collect::<String>());
@@ -140,6 +165,7 @@ fn case() -> impl Strategy<Value = Case> {
             },
             content_type,
             body,
+            foreign_host,
         },
     )
 }
@@ -190,6 +216,9 @@ fn generated_hostile_requests_never_500_and_refusals_change_nothing() {
             if let Some(b) = &c.body {
                 req = req.body(b.clone());
             }
+            if let Some(h) = &c.foreign_host {
+                req = req.header("host", h);
+            }
             let res = req.send().await.unwrap();
             let status = res.status().as_u16();
             (status, res.text().await.unwrap_or_default())
@@ -200,6 +229,14 @@ fn generated_hostile_requests_never_500_and_refusals_change_nothing() {
             c.method,
             c.path
         );
+        if let Some(h) = &c.foreign_host {
+            prop_assert!(
+                status == 421 || status == 400,
+                "{} {} for Host {h:?} answered {status}: {text}",
+                c.method,
+                c.path
+            );
+        }
         if status >= 400 {
             refused.fetch_add(1, Ordering::Relaxed);
             prop_assert_eq!(
