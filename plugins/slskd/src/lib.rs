@@ -14,7 +14,7 @@ mod transfers;
 #[allow(clippy::all)]
 pub(crate) mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/v0.1.0",
         world: "tributary:provider/provider",
     });
 }
