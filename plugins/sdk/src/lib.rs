@@ -69,6 +69,11 @@ pub use types::{
     Source, TrackQuery, Transfer, TransferFailure, TransferState,
 };
 
+/// The README's provider compiles (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
+
 /// What [`export_provider!`] expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {

@@ -1,10 +1,17 @@
-//! A service's base URL and the headers every request to it carries.
+//! A service's base URL and what every request to it carries: headers, a timeout, the
+//! service's meaning of its error statuses.
+
+use std::fmt;
+use std::rc::Rc;
 
 use super::auth;
 use super::request::{Method, Request};
+use super::response::Response;
+use super::status::StatusMap;
+use crate::types::ProviderError;
 
-/// Requests to one service: its base URL, plus headers (auth, `accept`) and a timeout sent with
-/// every request.
+/// Requests to one service: its base URL, plus headers (auth, `accept`), a timeout and a
+/// reading of error statuses ([`map_status`](Client::map_status)) shared by every request.
 ///
 /// A plugin keeps no state between calls, so make one per call, from config:
 ///
@@ -17,11 +24,22 @@ use super::request::{Method, Request};
 /// let version: String = service.get("/api/version").send()?.json()?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Client {
     base_url: String,
     headers: Vec<(String, String)>,
     timeout_ms: Option<u32>,
+    status_map: Option<StatusMap<'static>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("status_map", &self.status_map.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -32,6 +50,7 @@ impl Client {
             base_url: base_url.trim_end_matches('/').to_owned(),
             headers: Vec::new(),
             timeout_ms: None,
+            status_map: None,
         }
     }
 
@@ -74,6 +93,17 @@ impl Client {
         self
     }
 
+    /// The service's own meaning of error statuses, for every request (see
+    /// [`Request::map_status`]; a request's own map is asked first). A later call replaces an
+    /// earlier one.
+    pub fn map_status(
+        mut self,
+        map: impl Fn(u16, &Response) -> Option<ProviderError> + 'static,
+    ) -> Client {
+        self.status_map = Some(Rc::new(map));
+        self
+    }
+
     /// A request to `{base_url}{path}` with the client's headers; `path` is used as given, so
     /// encode what goes into it with [`path_segment`](super::path_segment).
     pub fn request<'a>(&self, method: Method, path: &str) -> Request<'a> {
@@ -81,8 +111,11 @@ impl Client {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        match self.timeout_ms {
-            Some(timeout_ms) => request.timeout_ms(timeout_ms),
+        if let Some(timeout_ms) = self.timeout_ms {
+            request = request.timeout_ms(timeout_ms);
+        }
+        match &self.status_map {
+            Some(map) => request.with_status_map(map.clone()),
             None => request,
         }
     }
@@ -141,6 +174,36 @@ mod tests {
             ]
         );
         assert_eq!(wire.timeout_ms, Some(900));
+    }
+
+    #[test]
+    fn the_clients_status_map_serves_every_request_after_the_requests_own() {
+        let client = Client::new("http://h").map_status(|status, answer| {
+            (status == 409)
+                .then(|| ProviderError::Unreachable(format!("{}: busy", answer.context())))
+        });
+        let answer = |status| {
+            Ok(crate::http::WireResponse {
+                status,
+                headers: Vec::new(),
+                body: Vec::new(),
+            })
+        };
+        assert_eq!(
+            client.get("/x").build().unwrap().finish(answer(409)),
+            Err(ProviderError::Unreachable("GET http://h/x: busy".into()))
+        );
+        let own = client
+            .get("/x")
+            .map_status(|status, _| (status == 409).then(|| ProviderError::Rejected("own".into())));
+        assert_eq!(
+            own.build().unwrap().finish(answer(409)),
+            Err(ProviderError::Rejected("own".into()))
+        );
+        assert!(matches!(
+            client.get("/x").build().unwrap().finish(answer(404)),
+            Err(ProviderError::NotFound(_))
+        ));
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! that can be tested without a host.
 
 use std::fmt;
+use std::rc::Rc;
 
 use serde::Serialize;
 
 use super::encode::with_query;
 use super::response::Response;
-use super::status::{StatusMap, status_error};
+use super::status::{StatusMap, meaning};
 use super::transport::transport_error;
 use super::{WireOutcome, WireRequest, auth};
 use crate::types::ProviderError;
@@ -77,21 +78,21 @@ pub struct Request<'a> {
     body: Option<Vec<u8>>,
     timeout_ms: Option<u32>,
     accepted: Accepted,
-    map_status: Option<StatusMap<'a>>,
+    /// Asked last-added first; see `map_status`.
+    status_maps: Vec<StatusMap<'a>>,
     /// A builder step that failed (a body that does not serialize); reported by `build`, so that
     /// building stays one chain.
     error: Option<ProviderError>,
 }
 
+/// Names the call only: headers, cookies, query and body may carry credentials.
 impl fmt::Debug for Request<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
-            .field("method", &self.method)
-            .field("url", &self.url)
-            .field("query", &self.query)
+            .field("call", &self.context())
             .field("timeout_ms", &self.timeout_ms)
             .field("accepted", &self.accepted)
-            .field("map_status", &self.map_status.is_some())
+            .field("status_maps", &self.status_maps.len())
             .finish_non_exhaustive()
     }
 }
@@ -108,7 +109,7 @@ impl<'a> Request<'a> {
             body: None,
             timeout_ms: None,
             accepted: Accepted::Successes(Vec::new()),
-            map_status: None,
+            status_maps: Vec::new(),
             error: None,
         }
     }
@@ -213,15 +214,16 @@ impl<'a> Request<'a> {
     }
 
     /// Reads a status that is not a success the provider's way: `map` gets the status and the
-    /// body and returns the error, or `None` for the usual meaning
-    /// ([`status_error`](super::status_error)). A later call replaces an earlier one.
+    /// answer and returns the error, or `None` to pass it on: to maps set earlier (e.g. by the
+    /// [`Client`](super::Client)), then to the usual meaning
+    /// ([`status_error`](super::status_error)).
     ///
     /// ```no_run
     /// # use tributary_plugin_sdk::{http, ProviderError};
     /// # fn f() -> Result<(), ProviderError> {
     /// http::post("http://127.0.0.1:8080/api/downloads")
     ///     .json(&serde_json::json!({"file": "a.flac"}))
-    ///     .map_status(|status, _body| match status {
+    ///     .map_status(|status, _answer| match status {
     ///         // This service says 409 for "already downloading".
     ///         409 => Some(ProviderError::Rejected("already downloading".into())),
     ///         _ => None,
@@ -229,8 +231,17 @@ impl<'a> Request<'a> {
     ///     .send()?;
     /// # Ok(()) }
     /// ```
-    pub fn map_status(mut self, map: impl Fn(u16, &[u8]) -> Option<ProviderError> + 'a) -> Self {
-        self.map_status = Some(Box::new(map));
+    pub fn map_status(
+        mut self,
+        map: impl Fn(u16, &Response) -> Option<ProviderError> + 'a,
+    ) -> Self {
+        self.status_maps.push(Rc::new(map));
+        self
+    }
+
+    /// Adds a map shared with others (a client's).
+    pub(crate) fn with_status_map(mut self, map: StatusMap<'a>) -> Self {
+        self.status_maps.push(map);
         self
     }
 
@@ -268,7 +279,7 @@ impl<'a> Request<'a> {
             },
             context,
             accepted: self.accepted,
-            map_status: self.map_status,
+            status_maps: self.status_maps,
         })
     }
 
@@ -304,13 +315,14 @@ pub struct PreparedRequest<'a> {
     wire: WireRequest,
     context: String,
     accepted: Accepted,
-    map_status: Option<StatusMap<'a>>,
+    status_maps: Vec<StatusMap<'a>>,
 }
 
+/// Names the call only, like [`Request`]'s.
 impl fmt::Debug for PreparedRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PreparedRequest")
-            .field("wire", &self.wire)
+            .field("call", &self.context)
             .field("accepted", &self.accepted)
             .finish_non_exhaustive()
     }
@@ -331,18 +343,13 @@ impl PreparedRequest<'_> {
     /// [`transport_error`](super::transport_error), a status that is not a success (nor
     /// accepted) the error it means, anything else the [`Response`].
     pub fn finish(self, outcome: WireOutcome) -> Result<Response, ProviderError> {
-        let answer = outcome.map_err(|e| transport_error(&self.context, e))?;
-        let status = answer.status;
-        if self.accepted.admits(status) {
-            return Ok(Response::new(
-                self.context,
-                status,
-                answer.headers,
-                answer.body,
-            ));
+        let wire = outcome.map_err(|e| transport_error(&self.context, e))?;
+        let answer = Response::new(self.context, wire.status, wire.headers, wire.body);
+        if self.accepted.admits(answer.status()) {
+            Ok(answer)
+        } else {
+            Err(meaning(&self.status_maps, &answer))
         }
-        let mapped = self.map_status.and_then(|map| map(status, &answer.body));
-        Err(mapped.unwrap_or_else(|| status_error(status, &self.context, &answer.body)))
     }
 }
 
@@ -506,9 +513,9 @@ mod tests {
 
         let remote = "alice";
         let overridden = || {
-            super::super::post("http://h/x").map_status(|status, body| match status {
+            super::super::post("http://h/x").map_status(|status, answer| match status {
                 // Borrowing from the caller is fine: the map lives as long as the request.
-                500 if body.starts_with(b"offline") => {
+                500 if answer.body().starts_with(b"offline") => {
                     Some(ProviderError::PeerOffline(format!("{remote} is offline")))
                 }
                 _ => None,

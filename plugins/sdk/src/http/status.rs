@@ -1,14 +1,27 @@
 //! What a status that is not a success means, as a [`ProviderError`].
 
+use std::rc::Rc;
+
+use super::response::Response;
 use crate::types::ProviderError;
 
-/// A provider's own reading of a status that is not a success, set per request with
-/// [`Request::map_status`](super::Request::map_status). It gets the status and the body;
-/// `None` falls back to [`status_error`].
-pub type StatusMap<'a> = Box<dyn Fn(u16, &[u8]) -> Option<ProviderError> + 'a>;
+/// A provider's own reading of a status that is not a success, set on a
+/// [`Client`](super::Client) or a [`Request`](super::Request) with `map_status`. It gets the
+/// status and the whole answer (its [`context`](Response::context), body and headers); `None`
+/// passes the status on (to the client's map, then to [`status_error`]).
+pub type StatusMap<'a> = Rc<dyn Fn(u16, &Response) -> Option<ProviderError> + 'a>;
 
 /// How much of an error body goes into a message.
 const EXCERPT_CHARS: usize = 300;
+
+/// The meaning of a status that is not a success: the first of `maps` (asked last-added first)
+/// that has one, else [`status_error`].
+pub(crate) fn meaning(maps: &[StatusMap<'_>], answer: &Response) -> ProviderError {
+    maps.iter()
+        .rev()
+        .find_map(|map| map(answer.status(), answer))
+        .unwrap_or_else(|| status_error(answer))
+}
 
 /// The usual meaning of a status that is not a success.
 ///
@@ -21,11 +34,10 @@ const EXCERPT_CHARS: usize = 300;
 /// | other 5xx | `unreachable` | the service is down or failing |
 /// | anything else | `protocol` | an answer the provider did not expect (3xx: redirects are not followed) |
 ///
-/// `context` names the call (e.g. `GET http://…/api/items`); the message adds the status and the
-/// start of the body.
-pub fn status_error(status: u16, context: &str, body: &[u8]) -> ProviderError {
-    let message = refusal_message(status, context, body);
-    match status {
+/// The message is [`refusal_message`]'s.
+pub fn status_error(answer: &Response) -> ProviderError {
+    let message = refusal_message(answer);
+    match answer.status() {
         401 | 403 => ProviderError::Unauthorized(message),
         404 => ProviderError::NotFound(message),
         408 | 504 => ProviderError::TimedOut(message),
@@ -36,8 +48,9 @@ pub fn status_error(status: u16, context: &str, body: &[u8]) -> ProviderError {
 }
 
 /// `"{context}: answered {status}"`, then `": {body}"` when the body says something.
-pub fn refusal_message(status: u16, context: &str, body: &[u8]) -> String {
-    let excerpt = body_excerpt(body);
+pub fn refusal_message(answer: &Response) -> String {
+    let excerpt = body_excerpt(answer.body());
+    let (context, status) = (answer.context(), answer.status());
     if excerpt.is_empty() {
         format!("{context}: answered {status}")
     } else {
@@ -58,8 +71,17 @@ pub fn body_excerpt(body: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn answer(status: u16, body: &str) -> Response {
+        Response::new(
+            "GET http://h/x",
+            status,
+            Vec::new(),
+            body.as_bytes().to_vec(),
+        )
+    }
+
     fn case(status: u16) -> &'static str {
-        match status_error(status, "GET http://h/x", b"") {
+        match status_error(&answer(status, "")) {
             ProviderError::Unauthorized(_) => "unauthorized",
             ProviderError::NotFound(_) => "not-found",
             ProviderError::TimedOut(_) => "timed-out",
@@ -95,14 +117,37 @@ mod tests {
     #[test]
     fn messages_carry_the_call_the_status_and_the_start_of_the_body() {
         assert_eq!(
-            status_error(404, "GET http://h/x", b"  no such item\n"),
+            status_error(&answer(404, "  no such item\n")),
             ProviderError::NotFound("GET http://h/x: answered 404: no such item".into())
         );
         assert_eq!(
-            refusal_message(500, "DELETE http://h/x", b""),
-            "DELETE http://h/x: answered 500"
+            refusal_message(&answer(500, "")),
+            "GET http://h/x: answered 500"
         );
         assert_eq!(body_excerpt(&[b'a'; 1000]).len(), 300);
         assert_eq!(body_excerpt(b"\xff\xfeok"), "\u{fffd}\u{fffd}ok");
+    }
+
+    #[test]
+    fn the_last_map_with_an_answer_wins_then_the_usual_meaning() {
+        let general: StatusMap<'_> =
+            Rc::new(|status, _| (status >= 500).then(|| ProviderError::Protocol("general".into())));
+        let specific: StatusMap<'_> = Rc::new(|status, answer| {
+            (status == 500 && answer.text() == "offline")
+                .then(|| ProviderError::PeerOffline("specific".into()))
+        });
+        let maps = [general, specific];
+        assert_eq!(
+            meaning(&maps, &answer(500, "offline")),
+            ProviderError::PeerOffline("specific".into())
+        );
+        assert_eq!(
+            meaning(&maps, &answer(500, "boom")),
+            ProviderError::Protocol("general".into())
+        );
+        assert!(matches!(
+            meaning(&maps, &answer(401, "")),
+            ProviderError::Unauthorized(_)
+        ));
     }
 }
