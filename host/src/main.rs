@@ -43,6 +43,14 @@ enum PluginsCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Write a new provider crate (Cargo.toml, plugin.toml, src/lib.rs) built on the plugin SDK.
+    New {
+        /// The plugin's id: a-z, 0-9 and '-'; also its folder's name.
+        id: String,
+        /// The folder to create it in.
+        #[arg(long, default_value = "plugins")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +89,23 @@ fn main() -> ExitCode {
             } => {
                 let config = Config::load(config.as_deref())?;
                 tributary::plugins::check::run(&dir, &config).await
+            }
+            Command::Plugins {
+                command: PluginsCommand::New { id, dir },
+            } => {
+                let made = tributary::plugins::scaffold::new(&dir, &id)?;
+                let folder = made.folder.display();
+                println!("created {folder} (crate {})", made.package);
+                if let tributary::plugins::scaffold::SdkSource::Registry = made.sdk {
+                    println!(
+                        "it takes tributary-plugin-sdk from crates.io; build it with \
+                         `cargo build --target wasm32-wasip2 --profile plugin` and copy the .wasm beside its plugin.toml"
+                    );
+                } else {
+                    println!("build it with `cargo xtask build-plugins`");
+                }
+                println!("then check it with `tributary plugins check {folder}`");
+                Ok(())
             }
         }
     });

@@ -1,19 +1,23 @@
 //! `cargo xtask <command>`: the project's commands, so a fresh machine with only the Rust
 //! toolchain can run the demo and the tests.
 //!
-//! - `build-plugins`: builds every plugin for wasm32-wasip2 (adding the target if missing) and
-//!   puts each `.wasm` beside its `plugin.toml`.
+//! - `build-plugins`: builds every plugin (each folder of `plugins/` or `tests/plugins/` with a
+//!   `plugin.toml`) for wasm32-wasip2 with the `plugin` profile (adding the target if missing)
+//!   and puts each `.wasm` beside its `plugin.toml`, named as the manifest's `wasm` key says.
 //! - `build-assets`: installs the Download Center's front-end packages from the npm registry.
 //! - `demo`: builds the plugins and assets, then runs `tributary demo` against the built-in slskd
 //!   emulator.
 //! - `test`: builds the plugins, checks formatting and clippy, then runs every test (host,
 //!   emulator, plugins, end to end).
 
+mod plugins;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use plugins::PluginCrate;
 
 #[derive(Parser)]
 #[command(about = "Tributary project commands")]
@@ -38,22 +42,10 @@ enum Cmd {
     Test,
 }
 
-/// (cargo package, plugin folder, wasm file name in the folder)
-const PLUGINS: &[(&str, &str, &str)] = &[
-    ("tributary-plugin-slskd", "plugins/slskd", "slskd.wasm"),
-    (
-        "tributary-test-plugin-hostile",
-        "tests/plugins/hostile",
-        "hostile.wasm",
-    ),
-    (
-        "tributary-test-plugin-future-wit",
-        "tests/plugins/future-wit",
-        "future_wit.wasm",
-    ),
-];
-
 const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Linted for wasm too, though it is no plugin: every plugin is built with it.
+const SDK_PACKAGE: &str = "tributary-plugin-sdk";
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -76,10 +68,13 @@ fn main() -> anyhow::Result<()> {
             lint(&root)?;
             let mut suites = cargo(&root);
             // Every suite runs even after one fails, so a CI log names all the failures at once.
-            suites
-                .args(["test", "--workspace", "--no-fail-fast"])
-                .args(["--exclude", "tributary-test-plugin-hostile"])
-                .args(["--exclude", "tributary-test-plugin-future-wit"]);
+            suites.args(["test", "--workspace", "--no-fail-fast"]);
+            // Test plugins exist to be loaded by the suites; they have no tests of their own.
+            for plugin in plugins::discover(&root)? {
+                if plugin.is_test_plugin(&root) {
+                    suites.args(["--exclude", &plugin.package]);
+                }
+            }
             run(suites)
         }
     }
@@ -144,9 +139,16 @@ fn lint(root: &Path) -> anyhow::Result<()> {
     native.args(["clippy", "--all-targets", "--", "-D", "warnings"]);
     run(native)?;
     let mut wasm = cargo(root);
-    wasm.args(["clippy", "--release", "--target", WASM_TARGET]);
-    for (package, _, _) in PLUGINS {
-        wasm.args(["--package", package]);
+    wasm.args([
+        "clippy",
+        "--profile",
+        plugins::PLUGIN_PROFILE,
+        "--target",
+        WASM_TARGET,
+    ])
+    .args(["--package", SDK_PACKAGE]);
+    for plugin in plugins::discover(root)? {
+        wasm.args(["--package", &plugin.package]);
     }
     wasm.args(["--", "-D", "warnings"]);
     run(wasm)
@@ -192,24 +194,40 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
 
 fn build_plugins(root: &Path) -> anyhow::Result<()> {
     ensure_wasm_target()?;
+    let plugins = plugins::discover(root)?;
+    if plugins.is_empty() {
+        bail!(
+            "no plugin folders (with plugin.toml) under {:?}",
+            plugins::PLUGIN_PARENTS
+        );
+    }
     let mut build = cargo(root);
-    build.args(["build", "--release", "--target", WASM_TARGET]);
-    for (package, _, _) in PLUGINS {
-        build.args(["--package", package]);
+    build.args([
+        "build",
+        "--profile",
+        plugins::PLUGIN_PROFILE,
+        "--target",
+        WASM_TARGET,
+    ]);
+    for plugin in &plugins {
+        build.args(["--package", &plugin.package]);
     }
     run(build)?;
     let target_dir =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    for (package, folder, wasm) in PLUGINS {
-        let built = target_dir
-            .join(WASM_TARGET)
-            .join("release")
-            .join(format!("{}.wasm", package.replace('-', "_")));
-        let placed = root.join(folder).join(wasm);
-        std::fs::copy(&built, &placed)
-            .with_context(|| format!("copying {} to {}", built.display(), placed.display()))?;
-        let size = std::fs::metadata(&placed).map(|m| m.len()).unwrap_or(0);
-        eprintln!("xtask: {} ({} KB)", placed.display(), size / 1024);
+    for plugin in &plugins {
+        place(plugin, &target_dir)?;
     }
+    Ok(())
+}
+
+/// Copies one built component beside its plugin.toml.
+fn place(plugin: &PluginCrate, target_dir: &Path) -> anyhow::Result<()> {
+    let built = plugin.built_wasm(target_dir, WASM_TARGET);
+    let placed = plugin.folder.join(&plugin.wasm);
+    std::fs::copy(&built, &placed)
+        .with_context(|| format!("copying {} to {}", built.display(), placed.display()))?;
+    let size = std::fs::metadata(&placed).map(|m| m.len()).unwrap_or(0);
+    eprintln!("xtask: {} ({} KB)", placed.display(), size / 1024);
     Ok(())
 }

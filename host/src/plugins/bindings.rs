@@ -6,7 +6,7 @@
 
 pub mod v0_1_0 {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/v0.1.0",
         world: "tributary:provider/provider",
         imports: {
             "tributary:provider/http.send": async | trappable,

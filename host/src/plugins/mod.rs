@@ -12,6 +12,7 @@ pub mod manifest;
 mod quarantine;
 mod runtime;
 mod sandbox;
+pub mod scaffold;
 mod untrusted;
 mod wasm_provider;
 

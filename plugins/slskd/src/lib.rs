@@ -3,32 +3,21 @@
 //! Stateless by design: every call may run in a fresh instance, so everything it needs comes
 //! from its arguments, its config and slskd itself.
 
-mod client;
+mod api;
 mod model;
 mod search;
 mod states;
 mod timefmt;
 mod transfers;
 
-// Generated code: its shape follows the WIT, not our lint settings.
-#[allow(clippy::all)]
-pub(crate) mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "tributary:provider/provider",
-    });
-}
-
-use bindings::Guest;
-use bindings::tributary::provider::log::{self, Level};
-use bindings::tributary::provider::types::{
-    Capabilities, Health, PluginInfo, ProviderError, SearchProgress, Source, TrackQuery, Transfer,
+use tributary_plugin_sdk::{
+    Capabilities, Health, PluginInfo, Provider, ProviderError, SearchProgress, Source, TrackQuery,
+    Transfer,
 };
-use client::{Client, Outcome};
 
-struct Slskd;
+struct SlskdProvider;
 
-impl Guest for Slskd {
+impl Provider for SlskdProvider {
     fn info() -> PluginInfo {
         PluginInfo {
             id: "slskd".into(),
@@ -42,11 +31,11 @@ impl Guest for Slskd {
     }
 
     fn ping() -> Result<Health, ProviderError> {
-        let client = Client::from_config()?;
+        let slskd = api::connect()?;
         // The version call checks the credentials; the server state says whether slskd is
         // logged in to Soulseek (searches 409 and enqueues 500 when it is not).
-        let version: String = client.get_json("/api/v0/application/version", "version")?;
-        let server: model::ServerState = client.get_json("/api/v0/server", "server state")?;
+        let version: String = slskd.get("/api/v0/application/version").send()?.json()?;
+        let server: model::ServerState = slskd.get("/api/v0/server").send()?.json()?;
         Ok(Health {
             service_version: Some(version),
             ready: server.is_logged_in,
@@ -62,39 +51,31 @@ impl Guest for Slskd {
     }
 
     fn start_search(query: TrackQuery) -> Result<String, ProviderError> {
-        search::start(&Client::from_config()?, &query)
+        search::start(&api::connect()?, &query)
     }
 
     fn poll_search(search_id: String) -> Result<SearchProgress, ProviderError> {
-        search::poll(&Client::from_config()?, &search_id)
+        search::poll(&api::connect()?, &search_id)
     }
 
     fn enqueue(source: Source) -> Result<String, ProviderError> {
-        transfers::enqueue(&Client::from_config()?, &source)
+        transfers::enqueue(&api::connect()?, &source)
     }
 
     fn list_transfers() -> Result<Vec<Transfer>, ProviderError> {
-        transfers::list(&Client::from_config()?)
+        transfers::list(&api::connect()?)
     }
 
     fn cancel(external_id: String, peer: String, remove: bool) -> Result<(), ProviderError> {
-        transfers::cancel(&Client::from_config()?, &external_id, &peer, remove)
+        transfers::cancel(&api::connect()?, &external_id, &peer, remove)
     }
 
     fn clear_finished() -> Result<(), ProviderError> {
-        match Client::from_config()?.send(
-            "DELETE",
-            "/api/v0/transfers/downloads/all/completed",
-            None,
-        )? {
-            Outcome::Ok { .. } => Ok(()),
-            Outcome::Refused(r) => Err(r.into_error("clear finished downloads")),
-        }
+        api::connect()?
+            .delete("/api/v0/transfers/downloads/all/completed")
+            .send()?;
+        Ok(())
     }
 }
 
-pub(crate) fn warn(message: &str) {
-    log::log(Level::Warn, message);
-}
-
-bindings::export!(Slskd with_types_in bindings);
+tributary_plugin_sdk::export_provider!(SlskdProvider);

@@ -2,12 +2,10 @@
 //! a search is complete but its responses are not written yet).
 
 use serde_json::json;
+use tributary_plugin_sdk::http::{Client, path_segment};
+use tributary_plugin_sdk::{Candidate, ProviderError, SearchProgress, TrackQuery, clock, warn};
 
-use crate::bindings::tributary::provider::clock;
-use crate::bindings::tributary::provider::types::{
-    Candidate, ProviderError, SearchProgress, TrackQuery,
-};
-use crate::client::{Client, Outcome, encode_segment, parse};
+use crate::api::message_of;
 use crate::model::{Search, SearchFile, SearchResponse};
 use crate::timefmt::timestamp_ms;
 
@@ -28,7 +26,7 @@ pub fn search_text(query: &TrackQuery) -> String {
         .join(" ")
 }
 
-pub fn start(client: &Client, query: &TrackQuery) -> Result<String, ProviderError> {
+pub fn start(slskd: &Client, query: &TrackQuery) -> Result<String, ProviderError> {
     let text = search_text(query);
     if text.is_empty() {
         return Err(ProviderError::NotFound(format!(
@@ -43,29 +41,36 @@ pub fn start(client: &Client, query: &TrackQuery) -> Result<String, ProviderErro
         "filterResponses": true,
         "minimumResponseFileCount": 1,
     });
-    match client.send("POST", "/api/v0/searches", Some(&body))? {
-        Outcome::Ok { body } => Ok(parse::<Search>(&body, "search")?.id),
-        Outcome::Refused(r) if r.status == 400 => Err(ProviderError::NotFound(format!(
-            "slskd refused the search {text:?}: {}",
-            r.message
-        ))),
-        Outcome::Refused(r) => Err(r.into_error("start search")),
-    }
+    let search: Search = slskd
+        .post("/api/v0/searches")
+        .json(&body)
+        .map_status(|status, answer| {
+            (status == 400).then(|| {
+                let message = message_of(answer);
+                ProviderError::NotFound(format!("slskd refused the search {text:?}: {message}"))
+            })
+        })
+        .send()?
+        .json()?;
+    Ok(search.id)
 }
 
-pub fn poll(client: &Client, search_id: &str) -> Result<SearchProgress, ProviderError> {
-    let id = encode_segment(search_id);
-    let search: Search = client.get_json(&format!("/api/v0/searches/{id}"), "search")?;
+pub fn poll(slskd: &Client, search_id: &str) -> Result<SearchProgress, ProviderError> {
+    let id = path_segment(search_id);
+    let search: Search = slskd
+        .get(&format!("/api/v0/searches/{id}"))
+        .send()?
+        .json()?;
     if !search.is_complete {
         return Ok(SearchProgress {
             complete: false,
             candidates: Vec::new(),
         });
     }
-    let responses: Vec<serde_json::Value> = client.get_json(
-        &format!("/api/v0/searches/{id}/responses"),
-        "search responses",
-    )?;
+    let responses: Vec<serde_json::Value> = slskd
+        .get(&format!("/api/v0/searches/{id}/responses"))
+        .send()?
+        .json()?;
     if responses.is_empty() && search.response_count > 0 {
         let ended = search.ended_at.as_deref().and_then(timestamp_ms);
         let now = i64::try_from(clock::now_ms()).unwrap_or(i64::MAX);
@@ -80,17 +85,19 @@ pub fn poll(client: &Client, search_id: &str) -> Result<SearchProgress, Provider
     for raw in responses {
         match serde_json::from_value::<SearchResponse>(raw) {
             Ok(response) => candidates.extend(candidates_of(response)),
-            Err(e) => crate::warn(&format!(
-                "skipping a search response slskd sent that we cannot read: {e}"
-            )),
+            Err(e) => warn!("skipping a search response slskd sent that we cannot read: {e}"),
         }
     }
     // Finished and read: the search is of no more use to slskd either.
-    if let Outcome::Refused(r) = client.send("DELETE", &format!("/api/v0/searches/{id}"), None)? {
-        crate::warn(&format!(
+    let deleted = slskd
+        .delete(&format!("/api/v0/searches/{id}"))
+        .accept_any_status()
+        .send()?;
+    if !deleted.is_success() {
+        warn!(
             "could not delete search {search_id}: status {}",
-            r.status
-        ));
+            deleted.status()
+        );
     }
     Ok(SearchProgress {
         complete: true,
@@ -105,10 +112,10 @@ fn candidates_of(response: SearchResponse) -> Vec<Candidate> {
         let file = match serde_json::from_value::<SearchFile>(raw) {
             Ok(f) => f,
             Err(e) => {
-                crate::warn(&format!(
+                warn!(
                     "skipping a file from {} we cannot read: {e}",
                     response.username
-                ));
+                );
                 continue;
             }
         };

@@ -1,7 +1,7 @@
 //! slskd's `TransferStates` flags, read flag by flag (never by exact string), mapped to the
 //! neutral transfer states of the WIT.
 
-use crate::bindings::tributary::provider::types::{FailureReason, TransferFailure, TransferState};
+use tributary_plugin_sdk::{FailureReason, TransferFailure, TransferState};
 
 /// The flags of one state string, e.g. `"Completed, Succeeded"`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

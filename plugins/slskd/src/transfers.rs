@@ -1,49 +1,27 @@
 //! Downloads: enqueue, list, cancel.
 
 use serde_json::json;
+use tributary_plugin_sdk::http::{Client, Response, path_segment};
+use tributary_plugin_sdk::{ProviderError, Source, Transfer, warn};
 
-use crate::bindings::tributary::provider::types::{ProviderError, Source, Transfer};
-use crate::client::{Client, Outcome, encode_segment, parse};
+use crate::api::message_of;
 use crate::model::{EnqueueResult, SlskdTransfer, UserTransfers};
 use crate::states::{Flags, neutral_state};
 use crate::timefmt::timestamp_ms;
 
 /// Enqueues one file; returns slskd's transfer id.
-pub fn enqueue(client: &Client, source: &Source) -> Result<String, ProviderError> {
-    let user = encode_segment(&source.peer);
+pub fn enqueue(slskd: &Client, source: &Source) -> Result<String, ProviderError> {
+    let user = path_segment(&source.peer);
     // `size` must be the exact size the peer reported, or slskd ends the transfer Aborted.
     let body = json!([{ "filename": source.filename, "size": source.size }]);
-    let answer = client.send(
-        "POST",
-        &format!("/api/v0/transfers/downloads/{user}"),
-        Some(&body),
-    )?;
-    let body = match answer {
-        Outcome::Ok { body } => body,
-        Outcome::Refused(r) => {
-            let text = format!(
-                "enqueue {} from {}: slskd answered {}: {}",
-                source.filename, source.peer, r.status, r.message
-            );
-            return Err(match r.status {
-                400 => ProviderError::Rejected(text),
-                404 => ProviderError::PeerOffline(text),
-                500 if r.message.contains("offline") => ProviderError::PeerOffline(text),
-                500 if r.message.contains("connected") || r.message.contains("logged in") => {
-                    ProviderError::Unreachable(text)
-                }
-                500 if r.message.contains("rejected") || r.message.contains("duplicated") => {
-                    ProviderError::Rejected(text)
-                }
-                // Lidarr's slskd plugin reads any other enqueue 500 as "peer unreachable" too.
-                500 => ProviderError::PeerOffline(text),
-                _ => r.into_error("enqueue"),
-            });
-        }
-    };
+    let answer = slskd
+        .post(&format!("/api/v0/transfers/downloads/{user}"))
+        .json(&body)
+        .map_status(|status, answer| enqueue_refused(source, status, answer))
+        .send()?;
     // 0.24+: `{enqueued, failed}`; up to 0.23: an empty 201.
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let result: EnqueueResult = parse(&body, "enqueue answer")?;
+    if !answer.is_body_blank() {
+        let result: EnqueueResult = answer.json()?;
         let ours = result
             .enqueued
             .into_iter()
@@ -60,7 +38,7 @@ pub fn enqueue(client: &Client, source: &Source) -> Result<String, ProviderError
         }
         // "Skipped: already in progress" lands in `failed`: the active record is ours then.
     }
-    find_newest(client, &source.peer, &source.filename)?.ok_or_else(|| {
+    find_newest(slskd, &source.peer, &source.filename)?.ok_or_else(|| {
         ProviderError::Rejected(format!(
             "slskd did not enqueue {} from {}",
             source.filename, source.peer
@@ -68,19 +46,44 @@ pub fn enqueue(client: &Client, source: &Source) -> Result<String, ProviderError
     })
 }
 
+/// What an enqueue refusal says about the peer, the file or slskd (`None`: the usual meaning).
+fn enqueue_refused(source: &Source, status: u16, answer: &Response) -> Option<ProviderError> {
+    let message = message_of(answer);
+    let text = format!(
+        "enqueue {} from {}: slskd answered {status}: {message}",
+        source.filename, source.peer
+    );
+    Some(match status {
+        400 => ProviderError::Rejected(text),
+        404 => ProviderError::PeerOffline(text),
+        500 if message.contains("offline") => ProviderError::PeerOffline(text),
+        500 if message.contains("connected") || message.contains("logged in") => {
+            ProviderError::Unreachable(text)
+        }
+        500 if message.contains("rejected") || message.contains("duplicated") => {
+            ProviderError::Rejected(text)
+        }
+        // Lidarr's slskd plugin reads any other enqueue 500 as "peer unreachable" too.
+        500 => ProviderError::PeerOffline(text),
+        _ => return None,
+    })
+}
+
 /// The newest non-removed record of this user for this file (ids change when slskd restarts).
 fn find_newest(
-    client: &Client,
+    slskd: &Client,
     peer: &str,
     filename: &str,
 ) -> Result<Option<String>, ProviderError> {
-    let user = encode_segment(peer);
-    let listing: UserTransfers =
-        match client.send("GET", &format!("/api/v0/transfers/downloads/{user}"), None)? {
-            Outcome::Ok { body } => parse(&body, "transfers of one user")?,
-            Outcome::Refused(r) if r.status == 404 => return Ok(None),
-            Outcome::Refused(r) => return Err(r.into_error("transfers of one user")),
-        };
+    let user = path_segment(peer);
+    let answer = slskd
+        .get(&format!("/api/v0/transfers/downloads/{user}"))
+        .accept_status(404)
+        .send()?;
+    if answer.status() == 404 {
+        return Ok(None);
+    }
+    let listing: UserTransfers = answer.json()?;
     Ok(listing
         .directories
         .into_iter()
@@ -97,9 +100,8 @@ fn find_newest(
 }
 
 /// Every download slskd knows of. One record we cannot read is skipped and logged.
-pub fn list(client: &Client) -> Result<Vec<Transfer>, ProviderError> {
-    let users: Vec<UserTransfers> =
-        client.get_json("/api/v0/transfers/downloads", "transfer list")?;
+pub fn list(slskd: &Client) -> Result<Vec<Transfer>, ProviderError> {
+    let users: Vec<UserTransfers> = slskd.get("/api/v0/transfers/downloads").send()?.json()?;
     let mut out = Vec::new();
     for file in users
         .into_iter()
@@ -109,12 +111,12 @@ pub fn list(client: &Client) -> Result<Vec<Transfer>, ProviderError> {
         match serde_json::from_value::<SlskdTransfer>(file) {
             Ok(t) => match to_neutral(&t) {
                 Some(transfer) => out.push(transfer),
-                None => crate::warn(&format!(
+                None => warn!(
                     "skipping transfer {} with unknown state {:?}",
                     t.id, t.state
-                )),
+                ),
             },
-            Err(e) => crate::warn(&format!("skipping a transfer record we cannot read: {e}")),
+            Err(e) => warn!("skipping a transfer record we cannot read: {e}"),
         }
     }
     Ok(out)
@@ -154,36 +156,32 @@ pub fn to_neutral(t: &SlskdTransfer) -> Option<Transfer> {
 /// Cancels a transfer; with `remove`, also removes it when it has already ended (slskd cannot
 /// remove a running one: the host clears it later with `clear-finished`).
 pub fn cancel(
-    client: &Client,
+    slskd: &Client,
     external_id: &str,
     peer: &str,
     remove: bool,
 ) -> Result<(), ProviderError> {
     let path = format!(
         "/api/v0/transfers/downloads/{}/{}",
-        encode_segment(peer),
-        encode_segment(external_id)
+        path_segment(peer),
+        path_segment(external_id)
     );
-    match client.send("DELETE", &format!("{path}?remove=false"), None)? {
-        Outcome::Ok { .. } => {}
-        Outcome::Refused(r) if r.status == 404 || r.status == 400 => {
-            return Err(ProviderError::NotFound(format!(
-                "slskd has no transfer {external_id}"
-            )));
-        }
-        Outcome::Refused(r) => return Err(r.into_error("cancel")),
-    }
+    slskd
+        .delete(&path)
+        .query("remove", false)
+        .map_status(|status, _| {
+            matches!(status, 400 | 404)
+                .then(|| ProviderError::NotFound(format!("slskd has no transfer {external_id}")))
+        })
+        .send()?;
     if remove {
-        let current = match client.send("GET", &path, None)? {
-            Outcome::Ok { body } => parse::<SlskdTransfer>(&body, "transfer")?,
-            Outcome::Refused(r) if r.status == 404 => return Ok(()),
-            Outcome::Refused(r) => return Err(r.into_error("read transfer")),
-        };
-        if Flags::parse(&current.state).0.completed
-            && let Outcome::Refused(r) =
-                client.send("DELETE", &format!("{path}?remove=true"), None)?
-        {
-            return Err(r.into_error("remove"));
+        let answer = slskd.get(&path).accept_status(404).send()?;
+        if answer.status() == 404 {
+            return Ok(());
+        }
+        let current: SlskdTransfer = answer.json()?;
+        if Flags::parse(&current.state).0.completed {
+            slskd.delete(&path).query("remove", true).send()?;
         }
     }
     Ok(())
@@ -192,7 +190,7 @@ pub fn cancel(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::tributary::provider::types::{FailureReason, TransferState};
+    use tributary_plugin_sdk::{FailureReason, TransferState};
 
     fn transfer(json: &str) -> SlskdTransfer {
         serde_json::from_str(json).unwrap()

@@ -18,7 +18,7 @@
 #[allow(clippy::all)]
 mod bindings {
     wit_bindgen::generate!({
-        path: "../../../wit",
+        path: "../../../wit/v0.1.0",
         world: "tributary:provider/provider",
     });
 }
