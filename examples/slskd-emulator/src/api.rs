@@ -27,8 +27,11 @@ pub struct Api {
     pub control: Arc<Control>,
 }
 
+/// An empty body. Explicitly empty: salvo would otherwise write its own error page for a 4xx
+/// or 5xx without a body, where slskd sends nothing.
 pub(crate) fn empty(res: &mut Response, status: StatusCode) {
     res.status_code(status);
+    res.body(Vec::<u8>::new());
 }
 
 pub(crate) fn json_body(res: &mut Response, status: StatusCode, value: &Value) {
