@@ -271,14 +271,18 @@ impl Api {
                 struct Disguise {
                     state: String,
                     ms: u64,
+                    username: Option<String>,
                 }
                 let Ok(body) = req.payload().await.map(|b| b.to_vec()) else {
                     return empty(res, StatusCode::BAD_REQUEST);
                 };
                 match serde_json::from_slice::<Disguise>(&body) {
                     Ok(d) => {
-                        self.control
-                            .disguise_states(&d.state, Duration::from_millis(d.ms));
+                        let duration = Duration::from_millis(d.ms);
+                        match &d.username {
+                            Some(user) => self.control.disguise_states_of(user, &d.state, duration),
+                            None => self.control.disguise_states(&d.state, duration),
+                        }
                         json_body(res, StatusCode::OK, &json!({"state": d.state, "ms": d.ms}));
                     }
                     Err(e) => message(res, StatusCode::BAD_REQUEST, &e.to_string()),

@@ -154,10 +154,19 @@ impl Control {
     /// `"Completed, Quarantined"` (a flag this client has never seen), instead of its own; then
     /// it carries on where its lifecycle has got to meanwhile.
     pub fn disguise_states(&self, state: &str, duration: Duration) {
+        self.disguise(None, state, duration);
+    }
+
+    /// As [`Control::disguise_states`], for the transfers from one peer only.
+    pub fn disguise_states_of(&self, username: &str, state: &str, duration: Duration) {
+        self.disguise(Some(username), state, duration);
+    }
+
+    fn disguise(&self, username: Option<&str>, state: &str, duration: Duration) {
         let now = Instant::now();
         let mut world = self.world();
         world.advance(now);
-        world.disguise_states(state, duration, now);
+        world.disguise_states(username, state, duration, now);
     }
 
     pub(crate) fn count(&self, method: &Method, route: &[&str]) {

@@ -393,3 +393,76 @@ impl Searches {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::{Behaviour, Peer};
+
+    fn answer(secs: u64) -> (Duration, Found) {
+        let peer = Peer::new(&format!("peer{secs}"), Behaviour::Normal, "flac");
+        let file = FoundFile {
+            filename: format!("@@p\\{secs}.flac"),
+            size: 1,
+            length: 1,
+        };
+        (
+            Duration::from_secs(secs),
+            Found {
+                peer,
+                files: vec![file],
+            },
+        )
+    }
+
+    fn options(timeout_secs: u64) -> SearchOptions {
+        SearchOptions {
+            timeout: Duration::from_secs(timeout_secs),
+            ..SearchOptions::default()
+        }
+    }
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn the_timeout_counts_from_the_last_answer_and_a_long_silence_ends_it() {
+        let mut searches = Searches::new(Clock::new(1.0), 2, Duration::ZERO);
+        let t0 = Instant::now();
+        let id = Uuid::new_v4();
+        let answers = vec![answer(1), answer(2), answer(10)];
+        searches.start(id, "x", options(5), answers, t0);
+        searches.advance(t0 + 6 * S);
+        let running = searches.view(id, t0 + 6 * S).unwrap();
+        assert_eq!((running.state, running.response_count), ("InProgress", 2));
+        assert!(running.responses.is_none());
+        searches.advance(t0 + 8 * S);
+        let done = searches.view(id, t0 + 8 * S).unwrap();
+        assert_eq!(done.state, "Completed, TimedOut");
+        assert_eq!(
+            done.response_count, 2,
+            "the answer after 8 s of silence is lost"
+        );
+        assert_eq!(done.ended_at, Some(searches.clock.wall(t0 + 7 * S)));
+    }
+
+    #[test]
+    fn a_third_search_waits_for_a_network_slot() {
+        let mut searches = Searches::new(Clock::new(1.0), 2, Duration::ZERO);
+        let t0 = Instant::now();
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        searches.start(a, "a", options(10), Vec::new(), t0);
+        searches.start(b, "b", options(20), Vec::new(), t0);
+        searches.start(c, "c", options(5), vec![answer(1)], t0);
+        let state = |searches: &mut Searches, id, at: Duration| {
+            searches.advance(t0 + at);
+            searches.view(id, t0 + at).unwrap().state
+        };
+        assert_eq!(state(&mut searches, c, 9 * S), "Queued");
+        assert_eq!(state(&mut searches, a, 11 * S), "Completed, TimedOut");
+        assert_eq!(state(&mut searches, c, 11 * S), "InProgress");
+        // On the network from 10 s, its answer at 11 s, then 5 s of silence.
+        assert_eq!(state(&mut searches, c, 15 * S), "InProgress");
+        assert_eq!(state(&mut searches, c, 17 * S), "Completed, TimedOut");
+        assert_eq!(state(&mut searches, b, 17 * S), "InProgress");
+    }
+}

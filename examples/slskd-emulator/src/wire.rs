@@ -126,9 +126,9 @@ pub fn transfer(t: &SimTransfer, state: &str, requested_at_with_zone: bool) -> V
 type Directory = (String, Vec<Value>);
 
 /// `GET /transfers/downloads`: grouped by user, then by directory, in insertion order.
-pub fn grouped<'a, 's>(
+pub fn grouped<'a>(
     transfers: impl Iterator<Item = &'a SimTransfer>,
-    state: impl Fn(&SimTransfer) -> &'s str,
+    state: impl Fn(&'a SimTransfer) -> &'a str,
 ) -> Vec<Value> {
     let mut users: Vec<(String, Vec<Directory>)> = Vec::new();
     for t in transfers {

@@ -28,8 +28,16 @@ pub struct World {
     clock: Clock,
     /// Transfers interrupted by a simulated restart, re-enqueued at this moment.
     pending_reenqueue: Option<(Instant, Vec<Uuid>)>,
-    /// Until this moment, unfinished transfers report this state instead of their own.
-    disguise: Option<(String, Instant)>,
+    /// Unfinished transfers reporting a state not their own, for a while.
+    disguise: Option<Disguise>,
+}
+
+/// A state string shown instead of the real one until `until` (by every unfinished transfer,
+/// or only by those of `username`).
+struct Disguise {
+    state: String,
+    until: Instant,
+    username: Option<String>,
 }
 
 /// Why an enqueue was refused (slskd answers 500 with the message).
@@ -290,16 +298,33 @@ impl World {
         Ok(place)
     }
 
-    /// Until `duration` from now, unfinished transfers report `state` (e.g. a flag a future
-    /// slskd might add) instead of their own; then they carry on as before.
-    pub fn disguise_states(&mut self, state: &str, duration: Duration, now: Instant) {
-        self.disguise = Some((state.to_owned(), now + duration));
+    /// Until `duration` from now, unfinished transfers (of `username`, or all) report `state`
+    /// (e.g. a flag a future slskd might add) instead of their own; then they carry on as
+    /// before. A later call replaces an earlier one.
+    pub fn disguise_states(
+        &mut self,
+        username: Option<&str>,
+        state: &str,
+        duration: Duration,
+        now: Instant,
+    ) {
+        self.disguise = Some(Disguise {
+            state: state.to_owned(),
+            until: now + duration,
+            username: username.map(str::to_owned),
+        });
     }
 
     /// The state a transfer reports on the wire at `now`.
-    pub fn shown_state<'a>(&'a self, t: &SimTransfer, now: Instant) -> &'a str {
+    pub fn shown_state<'a>(&'a self, t: &'a SimTransfer, now: Instant) -> &'a str {
         match &self.disguise {
-            Some((state, until)) if now < *until && !t.is_final() => state,
+            Some(d)
+                if now < d.until
+                    && !t.is_final()
+                    && d.username.as_ref().is_none_or(|u| *u == t.username) =>
+            {
+                &d.state
+            }
             _ => t.phase.state(),
         }
     }

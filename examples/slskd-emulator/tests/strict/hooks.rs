@@ -92,3 +92,19 @@ async fn a_disguised_state_shows_for_a_while_then_the_transfer_carries_on() {
         .await;
     assert_eq!(done["bytesTransferred"], 30_000_000);
 }
+
+#[tokio::test]
+async fn a_disguise_can_be_limited_to_one_peer() {
+    let slskd = Slskd::fast(10.0).await;
+    let odd = slskd.enqueue_one("gatekeeper", &file(1), 1_000).await;
+    let plain = slskd.enqueue_one("busy_bee", &file(1), 1_000).await;
+    slskd.emulator.control().disguise_states_of(
+        "gatekeeper",
+        "Queued, Remotely, Teleporting",
+        Duration::from_secs(60),
+    );
+    let t = slskd.transfer("gatekeeper", &odd).await;
+    assert_eq!(t["state"], "Queued, Remotely, Teleporting");
+    let t = slskd.transfer("busy_bee", &plain).await;
+    assert_ne!(t["state"], "Queued, Remotely, Teleporting");
+}

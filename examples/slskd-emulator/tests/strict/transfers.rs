@@ -223,3 +223,32 @@ async fn each_peer_still_ends_its_own_way() {
         .await;
     assert!(t["exception"].as_str().unwrap().contains("does not match"));
 }
+
+#[tokio::test]
+async fn a_restart_fails_unfinished_downloads_and_reenqueues_them_under_new_ids() {
+    let slskd = Slskd::fast(10.0).await;
+    let id = slskd.enqueue_one("gatekeeper", &file(1), 1_000).await;
+    let search = slskd
+        .search(json!({"searchText": "before restart", "searchTimeout": 60000}))
+        .await;
+    slskd
+        .transfer_in("gatekeeper", &id, "Queued, Remotely", LONG)
+        .await;
+    slskd.emulator.control().restart_slskd();
+    let old = slskd.transfer("gatekeeper", &id).await;
+    assert_eq!(old["state"], "Completed, Errored");
+    assert_eq!(old["exception"], "Application shut down");
+    let fresh = wait_for(LONG, "the re-enqueued record", || async {
+        let listed = slskd.listed("").await;
+        listed
+            .into_iter()
+            .find(|t| t["filename"] == file(1).as_str() && t["id"] != id.as_str())
+    })
+    .await;
+    assert_eq!(fresh["username"], "gatekeeper");
+    assert_eq!(slskd.transfer("gatekeeper", &id).await["removed"], true);
+    // The search that was running is kept, ended with nothing found.
+    let stopped = slskd.search_state(&search).await;
+    assert_eq!(stopped["state"], "Completed, TimedOut");
+    assert_eq!(stopped["responseCount"], 0);
+}
