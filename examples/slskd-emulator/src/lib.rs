@@ -53,7 +53,7 @@ pub use api::SLSKD_VERSION;
 pub use control::{Control, Counted, Fault};
 pub use guard::TOO_MANY;
 pub use peers::{Behaviour, Peer};
-pub use settings::{Limits, Retry, Timings};
+pub use settings::{AnswerOrder, Limits, Retry, Timings};
 use world::World;
 
 #[derive(Debug, Clone)]
@@ -69,6 +69,8 @@ pub struct EmulatorConfig {
     /// slskd's concurrency limits (default: 1 search POST, 2 enqueue POSTs in flight, 2
     /// searches on the network).
     pub limits: Limits,
+    /// The order of a search's answers (default: a different one per query).
+    pub answer_order: AnswerOrder,
     /// Speeds transfers up (and every wait down) by this factor.
     pub speed_factor: f64,
 }
@@ -82,6 +84,7 @@ impl Default for EmulatorConfig {
             timings: Timings::default(),
             retry: Retry::default(),
             limits: Limits::default(),
+            answer_order: AnswerOrder::default(),
             speed_factor: 1.0,
         }
     }
@@ -126,6 +129,7 @@ impl Emulator {
             config.timings,
             config.retry,
             config.limits,
+            config.answer_order,
             config.speed_factor,
         );
         let control = Arc::new(Control::new(config.api_key, world, config.limits, outages));

@@ -100,6 +100,18 @@ impl Retry {
     }
 }
 
+/// In which order peers answer a search (and so, among equally good candidates, which one a
+/// client that keeps slskd's order ranks first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnswerOrder {
+    /// A different order for each query (deterministic), as on the real network: for some
+    /// queries the failing peers answer first.
+    #[default]
+    PerQuery,
+    /// Always in the order of [`EmulatorConfig::peers`](crate::EmulatorConfig::peers).
+    PeerList,
+}
+
 /// slskd's concurrency limits (0.24+).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

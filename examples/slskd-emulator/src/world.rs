@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::peers::{Behaviour, Peer, stable_hash};
 use crate::search::{Found, FoundFile, SearchOptions, SearchView, Searches};
-use crate::settings::{Limits, Retry, Timings};
+use crate::settings::{AnswerOrder, Limits, Retry, Timings};
 use crate::transfer::{Context, SHUT_DOWN, SimTransfer};
 
 pub use crate::search::{SLOW_SEARCH_WORD, UNFINDABLE_WORD};
@@ -21,6 +21,7 @@ pub struct World {
     pub peers: Vec<Peer>,
     pub timings: Timings,
     pub retry: Retry,
+    pub answer_order: AnswerOrder,
     pub logged_in: bool,
     /// Every download record, removed ones included, in insertion order.
     pub transfers: Vec<SimTransfer>,
@@ -89,6 +90,7 @@ impl World {
         timings: Timings,
         retry: Retry,
         limits: Limits,
+        answer_order: AnswerOrder,
         speed_factor: f64,
     ) -> World {
         let clock = Clock::new(speed_factor);
@@ -96,6 +98,7 @@ impl World {
             peers,
             timings,
             retry,
+            answer_order,
             logged_in: true,
             transfers: Vec::new(),
             searches: Searches::new(
@@ -171,7 +174,7 @@ impl World {
     }
 
     /// Deterministic answers: every peer offers the track, sizes follow the query text, and
-    /// which peer answers last does too. Offsets are slskd time after reaching the network.
+    /// so does the order of the answers (unless [`AnswerOrder::PeerList`]). Offsets are slskd time after reaching the network.
     fn answers_for(&self, text: &str, options: &SearchOptions) -> Vec<(Duration, Found)> {
         let clean: String = text
             .chars()
@@ -190,7 +193,9 @@ impl World {
             self.timings.search
         };
         let mut order: Vec<&Peer> = self.peers.iter().collect();
-        order.sort_by_key(|peer| stable_hash(&format!("{words}|order|{}", peer.username)));
+        if self.answer_order == AnswerOrder::PerQuery {
+            order.sort_by_key(|peer| stable_hash(&format!("{words}|order|{}", peer.username)));
+        }
         let n = order.len().max(1) as u32;
         order
             .into_iter()

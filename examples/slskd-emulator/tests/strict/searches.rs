@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use slskd_emulator::{EmulatorConfig, Fault, Timings, peers};
+use slskd_emulator::{AnswerOrder, EmulatorConfig, Fault, Timings, peers};
 
 use crate::common::{Slskd, seconds_between, wait_for};
 
@@ -289,4 +289,46 @@ async fn not_logged_in_a_search_is_409_and_its_record_stays_errored() {
     assert_eq!(stored["state"], "Completed, Errored");
     assert_eq!(stored["isComplete"], true);
     assert_eq!(slskd.emulator.control().stored_searches(), 1);
+}
+
+/// The usernames of a finished search's responses, in slskd's order.
+async fn answer_order(slskd: &Slskd, text: &str) -> Vec<String> {
+    let id = slskd
+        .search(json!({"searchText": text, "searchTimeout": 1000}))
+        .await;
+    slskd.completed_search(&id, Duration::from_secs(5)).await;
+    let responses = wait_for(Duration::from_secs(5), "the responses", || async {
+        let r = slskd.get(&format!("searches/{id}/responses")).await.body;
+        (r.as_array().is_some_and(|a| !a.is_empty())).then_some(r)
+    })
+    .await;
+    responses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["username"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn answers_come_in_a_per_query_order_unless_the_peer_list_order_is_asked_for() {
+    let slskd = Slskd::fast(20.0).await;
+    let one = answer_order(&slskd, "Boards of Canada Roygbiv").await;
+    let other = answer_order(&slskd, "Crash Test Track").await;
+    assert_eq!(one.len(), PEERS);
+    assert_ne!(one, other, "the order depends on the query");
+    assert_eq!(one[0], "rejecter", "a failing peer can answer first");
+
+    let listed = Slskd::start(EmulatorConfig {
+        answer_order: AnswerOrder::PeerList,
+        speed_factor: 20.0,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let order = answer_order(&listed, "Boards of Canada Roygbiv").await;
+    let population: Vec<String> = peers::default_peers()
+        .into_iter()
+        .map(|p| p.username)
+        .collect();
+    assert_eq!(order, population);
 }
