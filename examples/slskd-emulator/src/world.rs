@@ -70,9 +70,10 @@ pub enum SearchRefusal {
 pub enum PositionRefusal {
     #[error("no such transfer")]
     Unknown,
-    /// The peer did not answer; slskd only says so after waiting this long.
-    #[error("The wait timed out after {} milliseconds", .0.as_millis())]
-    NoAnswer(Duration),
+    /// The peer did not answer; slskd only says so after waiting `wait` (scaled). The message
+    /// names the timeout in slskd time, as Soulseek.NET's does.
+    #[error("The wait timed out after {} milliseconds", timeout.as_millis())]
+    NoAnswer { wait: Duration, timeout: Duration },
     #[error("User {0} appears to be offline")]
     Offline(String),
 }
@@ -287,7 +288,8 @@ impl World {
     /// `GET .../{id}/position`: asks the peer, and writes the answer into the record.
     pub fn queue_position(&mut self, id: Uuid, now: Instant) -> Result<u32, PositionRefusal> {
         let cx = self.context();
-        let timeout = self.clock.scaled(self.timings.position_timeout);
+        let timeout = self.timings.position_timeout;
+        let wait = self.clock.scaled(timeout);
         let t = self
             .transfers
             .iter_mut()
@@ -298,7 +300,7 @@ impl World {
         }
         let place = t
             .queue_position(now, &cx)
-            .ok_or(PositionRefusal::NoAnswer(timeout))?;
+            .ok_or(PositionRefusal::NoAnswer { wait, timeout })?;
         t.place_in_queue = Some(place);
         Ok(place)
     }

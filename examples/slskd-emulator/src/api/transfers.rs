@@ -135,7 +135,7 @@ impl Api {
                 match answer {
                     Ok(place) => json_body(res, StatusCode::OK, &json!(place)),
                     Err(PositionRefusal::Unknown) => empty(res, StatusCode::NOT_FOUND),
-                    Err(refusal @ PositionRefusal::NoAnswer(wait)) => {
+                    Err(refusal @ PositionRefusal::NoAnswer { wait, .. }) => {
                         tokio::time::sleep(wait).await;
                         message(res, StatusCode::INTERNAL_SERVER_ERROR, &refusal.to_string());
                     }
