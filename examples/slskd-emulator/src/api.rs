@@ -1,21 +1,24 @@
 //! The HTTP surface: slskd's `/api/v0` subset, `/health`, and `/emulator/*` for control.
+//! Searches and transfers have their own modules; this one dispatches, authenticates, injects
+//! faults and counts.
 //!
 //! Routing is done by hand so that it matches slskd's quirks: case-insensitive routes, a
 //! tolerated trailing slash, percent-encoded usernames (`%2F` included) and empty 404s.
 
+mod searches;
+mod transfers;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
 use salvo::http::{HeaderValue, Method, StatusCode, header};
 use salvo::prelude::*;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use uuid::Uuid;
+use serde_json::{Map, Value, json};
 
-use crate::control::{Control, Fault};
-use crate::wire;
-use crate::world::EnqueueRefusal;
+use crate::control::{Control, Counted, Fault};
+use crate::guard::TOO_MANY;
 
 /// The version string a real 0.26.0 release reports.
 pub const SLSKD_VERSION: &str = "0.26.0.0";
@@ -24,11 +27,14 @@ pub struct Api {
     pub control: Arc<Control>,
 }
 
-fn empty(res: &mut Response, status: StatusCode) {
+/// An empty body. Explicitly empty: salvo would otherwise write its own error page for a 4xx
+/// or 5xx without a body, where slskd sends nothing.
+pub(crate) fn empty(res: &mut Response, status: StatusCode) {
     res.status_code(status);
+    res.body(Vec::<u8>::new());
 }
 
-fn json_body(res: &mut Response, status: StatusCode, value: &Value) {
+pub(crate) fn json_body(res: &mut Response, status: StatusCode, value: &Value) {
     res.status_code(status);
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -38,7 +44,7 @@ fn json_body(res: &mut Response, status: StatusCode, value: &Value) {
 }
 
 /// slskd's error style: a JSON string holding the message.
-fn message(res: &mut Response, status: StatusCode, text: &str) {
+pub(crate) fn message(res: &mut Response, status: StatusCode, text: &str) {
     json_body(res, status, &json!(text));
 }
 
@@ -49,22 +55,63 @@ fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
-fn query_flag(req: &Request, key: &str) -> bool {
+pub(crate) fn query_flag(req: &Request, key: &str) -> bool {
     req.query::<String>(key)
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SearchRequest {
-    search_text: Option<String>,
+/// A body field, its name matched case-insensitively (as slskd's deserialiser does).
+pub(crate) fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    object
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_null())
 }
 
-#[derive(Deserialize)]
-struct EnqueueFile {
-    filename: Option<String>,
-    #[serde(default)]
-    size: i64,
+/// An integer field; slskd also accepts numbers sent as strings.
+pub(crate) fn int_field(object: &Map<String, Value>, name: &str) -> Result<Option<i64>, String> {
+    match field(object, name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+            format!("The JSON value could not be converted to an integer. Path: $.{name}")
+        }),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
+            format!("The JSON value could not be converted to an integer. Path: $.{name}")
+        }),
+        Some(_) => Err(format!(
+            "The JSON value could not be converted to an integer. Path: $.{name}"
+        )),
+    }
+}
+
+/// The body as JSON, or slskd's 400.
+pub(crate) async fn json_payload(req: &mut Request) -> Result<Value, String> {
+    let body = req.payload().await.map_err(|e| e.to_string())?.to_vec();
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
+}
+
+/// What kind of call a request is, for the test counters.
+fn classify(method: &Method, rest: &[&str], remove: bool) -> Option<Counted> {
+    Some(match (method, rest) {
+        (&Method::POST, ["searches"]) => Counted::SearchPost,
+        (&Method::GET, ["searches"]) => Counted::SearchList,
+        (&Method::GET, ["searches", _] | ["searches", _, "responses"]) => Counted::SearchPoll,
+        (&Method::PUT, ["searches", _]) => Counted::SearchCancel,
+        (&Method::DELETE, ["searches", _]) => Counted::SearchDelete,
+        (&Method::POST, ["transfers", "downloads", _]) => Counted::EnqueuePost,
+        (&Method::GET, ["transfers", "downloads"] | ["transfers", "downloads", _]) => {
+            Counted::TransferList
+        }
+        (&Method::DELETE, ["transfers", "downloads", "all", "completed"]) => {
+            Counted::ClearCompleted
+        }
+        (&Method::GET, ["transfers", "downloads", _, _]) => Counted::TransferGet,
+        (&Method::DELETE, ["transfers", "downloads", _, _]) if remove => Counted::TransferRemove,
+        (&Method::DELETE, ["transfers", "downloads", _, _]) => Counted::TransferCancel,
+        (&Method::GET, ["transfers", "downloads", _, _, "position"]) => Counted::PositionGet,
+        _ => return None,
+    })
 }
 
 #[salvo::async_trait]
@@ -95,18 +142,15 @@ impl Handler for Api {
             return empty(res, StatusCode::NOT_FOUND);
         }
         self.control.count(&method, &lower[2..]);
+        if let Some(kind) = classify(&method, &lower[2..], query_flag(req, "remove")) {
+            self.control.count_kind(kind);
+        }
         match self.control.fault() {
             Fault::None | Fault::NotLoggedIn => {}
             Fault::Error500 => {
                 return message(res, StatusCode::INTERNAL_SERVER_ERROR, "Injected fault");
             }
-            Fault::RateLimited => {
-                return message(
-                    res,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Only one concurrent operation is permitted. Wait until the previous request completes",
-                );
-            }
+            Fault::RateLimited => return self.too_many(res),
             Fault::InvalidJson => {
                 res.headers_mut().insert(
                     header::CONTENT_TYPE,
@@ -148,6 +192,21 @@ impl Handler for Api {
 }
 
 impl Api {
+    /// slskd's 429, counted.
+    pub(crate) fn too_many(&self, res: &mut Response) {
+        self.control.count_kind(Counted::TooManyRequests);
+        message(res, StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+    }
+
+    /// Sleeps a stretch of slskd time (scaled by the speed factor).
+    pub(crate) async fn take(&self, pick: impl Fn(&crate::Timings) -> Duration) {
+        let wait = {
+            let world = self.control.world();
+            world.clock().scaled(pick(&world.timings))
+        };
+        tokio::time::sleep(wait).await;
+    }
+
     async fn api_route(
         &self,
         req: &mut Request,
@@ -156,7 +215,6 @@ impl Api {
         rest: &[&str],
         raw: &[String],
     ) {
-        let now = Instant::now();
         let c = &self.control;
         match (method, rest) {
             (&Method::GET, ["session"]) => empty(res, StatusCode::OK),
@@ -173,221 +231,10 @@ impl Api {
                 };
                 json_body(res, StatusCode::OK, &value);
             }
-            (&Method::POST, ["searches"]) => {
-                let Ok(body) = req.payload().await.map(|b| b.to_vec()) else {
-                    return empty(res, StatusCode::BAD_REQUEST);
-                };
-                let text = match serde_json::from_slice::<SearchRequest>(&body) {
-                    Ok(SearchRequest {
-                        search_text: Some(t),
-                    }) if !t.trim().is_empty() => t,
-                    _ => {
-                        return message(
-                            res,
-                            StatusCode::BAD_REQUEST,
-                            "SearchText may not be null or empty",
-                        );
-                    }
-                };
-                if !c.logged_in() {
-                    return message(
-                        res,
-                        StatusCode::CONFLICT,
-                        "The server connection must be connected and logged in to perform a search (currently: Disconnected)",
-                    );
-                }
-                let mut world = c.world();
-                world.advance(now);
-                let id = world.start_search(&text, now);
-                let view = world.view_search(id, now).map(|v| wire::search(&v, false));
-                drop(world);
-                json_body(res, StatusCode::OK, &view.unwrap_or(Value::Null));
-            }
-            (&Method::GET, ["searches"]) => {
-                let mut world = c.world();
-                world.advance(now);
-                let ids: Vec<Uuid> = world.searches.iter().map(|s| s.id).collect();
-                let all: Vec<Value> = ids
-                    .iter()
-                    .filter_map(|id| world.view_search(*id, now))
-                    .map(|v| wire::search(&v, false))
-                    .collect();
-                json_body(res, StatusCode::OK, &Value::Array(all));
-            }
-            (_, ["searches", id, tail @ ..]) => {
-                let Ok(id) = Uuid::parse_str(id) else {
-                    return empty(res, StatusCode::NOT_FOUND);
-                };
-                let mut world = c.world();
-                world.advance(now);
-                match (method, tail) {
-                    (&Method::GET, []) => match world.view_search(id, now) {
-                        Some(v) => json_body(
-                            res,
-                            StatusCode::OK,
-                            &wire::search(&v, query_flag(req, "includeResponses")),
-                        ),
-                        None => empty(res, StatusCode::NOT_FOUND),
-                    },
-                    (&Method::GET, ["responses"]) => match world.view_search(id, now) {
-                        Some(v) => {
-                            let responses = v.responses.map(wire::responses).unwrap_or_default();
-                            json_body(res, StatusCode::OK, &Value::Array(responses));
-                        }
-                        None => empty(res, StatusCode::NOT_FOUND),
-                    },
-                    (&Method::PUT, []) => {
-                        let status = if world.cancel_search(id) {
-                            StatusCode::OK
-                        } else {
-                            StatusCode::NOT_FOUND
-                        };
-                        empty(res, status);
-                    }
-                    (&Method::DELETE, []) => {
-                        let status = if world.delete_search(id) {
-                            StatusCode::NO_CONTENT
-                        } else {
-                            StatusCode::NOT_FOUND
-                        };
-                        empty(res, status);
-                    }
-                    _ => empty(res, StatusCode::NOT_FOUND),
-                }
-            }
-            (&Method::GET, ["transfers", "downloads"]) => {
-                let include_removed = query_flag(req, "includeRemoved");
-                let mut world = c.world();
-                world.advance(now);
-                let users = wire::grouped(
-                    world
-                        .transfers
-                        .iter()
-                        .filter(|t| include_removed || !t.removed),
-                );
-                json_body(res, StatusCode::OK, &Value::Array(users));
-            }
-            (&Method::DELETE, ["transfers", "downloads", "all", "completed"]) => {
-                let mut world = c.world();
-                world.advance(now);
-                world.clear_completed();
-                empty(res, StatusCode::NO_CONTENT);
-            }
-            (&Method::GET, ["transfers", "downloads", _user]) => {
-                let user = &raw[2];
-                let mut world = c.world();
-                world.advance(now);
-                let mine: Vec<_> = world
-                    .transfers
-                    .iter()
-                    .filter(|t| t.username == *user && !t.removed)
-                    .collect();
-                if mine.is_empty() {
-                    return empty(res, StatusCode::NOT_FOUND);
-                }
-                let value = wire::grouped(mine.into_iter()).pop().unwrap_or(Value::Null);
-                json_body(res, StatusCode::OK, &value);
-            }
-            (&Method::POST, ["transfers", "downloads", _user]) => {
-                let user = raw[2].clone();
-                let Ok(body) = req.payload().await.map(|b| b.to_vec()) else {
-                    return empty(res, StatusCode::BAD_REQUEST);
-                };
-                let files = match serde_json::from_slice::<Vec<EnqueueFile>>(&body) {
-                    Ok(files) if files.is_empty() => {
-                        return message(
-                            res,
-                            StatusCode::BAD_REQUEST,
-                            "At least one file is required",
-                        );
-                    }
-                    Ok(files) => files,
-                    Err(e) => return message(res, StatusCode::BAD_REQUEST, &e.to_string()),
-                };
-                let mut wanted = Vec::new();
-                for f in files {
-                    let Some(filename) = f.filename else {
-                        return message(
-                            res,
-                            StatusCode::BAD_REQUEST,
-                            "One or more files in the request are null",
-                        );
-                    };
-                    if filename.split(['\\', '/']).any(|s| s == "..") {
-                        return message(
-                            res,
-                            StatusCode::BAD_REQUEST,
-                            "One or more files in the request contain a dangerous path traversal segment",
-                        );
-                    }
-                    if wanted.iter().any(|(n, _)| *n == filename) {
-                        return message(
-                            res,
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "Two or more files in request are duplicated (Parameter 'files')",
-                        );
-                    }
-                    wanted.push((filename, f.size));
-                }
-                let mut world = c.world();
-                world.advance(now);
-                match world.enqueue(&user, &wanted, now) {
-                    Ok((enqueued, failed)) => {
-                        let enqueued: Vec<Value> =
-                            enqueued.iter().map(|t| wire::transfer(t, true)).collect();
-                        json_body(
-                            res,
-                            StatusCode::CREATED,
-                            &json!({"enqueued": enqueued, "failed": failed}),
-                        );
-                    }
-                    Err(EnqueueRefusal::Offline(text)) => {
-                        message(res, StatusCode::INTERNAL_SERVER_ERROR, &text)
-                    }
-                    Err(EnqueueRefusal::NotLoggedIn) => message(
-                        res,
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "The server connection must be connected and logged in to perform this operation",
-                    ),
-                }
-            }
-            (&Method::GET, ["transfers", "downloads", _user, id]) => {
-                let Ok(id) = Uuid::parse_str(id) else {
-                    return empty(res, StatusCode::BAD_REQUEST);
-                };
-                let mut world = c.world();
-                world.advance(now);
-                match world.transfers.iter().find(|t| t.id == id) {
-                    Some(t) => json_body(res, StatusCode::OK, &wire::transfer(t, false)),
-                    None => empty(res, StatusCode::NOT_FOUND),
-                }
-            }
-            (&Method::DELETE, ["transfers", "downloads", _user, id]) => {
-                let Ok(id) = Uuid::parse_str(id) else {
-                    return empty(res, StatusCode::BAD_REQUEST);
-                };
-                let mut world = c.world();
-                world.advance(now);
-                world.cancel(id, query_flag(req, "remove"));
-                empty(res, StatusCode::NO_CONTENT);
-            }
-            (&Method::GET, ["transfers", "downloads", _user, id, "position"]) => {
-                let Ok(id) = Uuid::parse_str(id) else {
-                    return empty(res, StatusCode::BAD_REQUEST);
-                };
-                let mut world = c.world();
-                world.advance(now);
-                match world.transfers.iter().find(|t| t.id == id) {
-                    Some(t) if t.phase == crate::world::Phase::QueuedRemotely => {
-                        json_body(res, StatusCode::OK, &json!(7))
-                    }
-                    Some(_) => message(
-                        res,
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Failed to retrieve queue position",
-                    ),
-                    None => empty(res, StatusCode::NOT_FOUND),
-                }
+            (_, ["searches", ..]) => self.searches(req, res, method, &rest[1..]).await,
+            (_, ["transfers", "downloads", ..]) => {
+                self.transfers(req, res, method, &rest[2..], &raw[2..])
+                    .await
             }
             _ => empty(res, StatusCode::NOT_FOUND),
         }
@@ -418,6 +265,28 @@ impl Api {
             (&Method::POST, ["restart"]) => {
                 self.control.restart_slskd();
                 json_body(res, StatusCode::OK, &json!({"restarted": true}));
+            }
+            (&Method::POST, ["disguise"]) => {
+                #[derive(Deserialize)]
+                struct Disguise {
+                    state: String,
+                    ms: u64,
+                    username: Option<String>,
+                }
+                let Ok(body) = req.payload().await.map(|b| b.to_vec()) else {
+                    return empty(res, StatusCode::BAD_REQUEST);
+                };
+                match serde_json::from_slice::<Disguise>(&body) {
+                    Ok(d) => {
+                        let duration = Duration::from_millis(d.ms);
+                        match &d.username {
+                            Some(user) => self.control.disguise_states_of(user, &d.state, duration),
+                            None => self.control.disguise_states(&d.state, duration),
+                        }
+                        json_body(res, StatusCode::OK, &json!({"state": d.state, "ms": d.ms}));
+                    }
+                    Err(e) => message(res, StatusCode::BAD_REQUEST, &e.to_string()),
+                }
             }
             (&Method::POST, ["down"]) => {
                 let ms = req.query::<u64>("ms").unwrap_or(5_000).min(600_000);

@@ -2,13 +2,40 @@
 //! Tributary's slskd plugin uses, with simulated peers, a simulated transfer lifecycle and
 //! fault injection. The demo and the tests run against it. It binds loopback only.
 //!
+//! It is meant to be as strict as the real slskd 0.26, inconvenient behaviours included:
+//! - searches: `searchTimeout` is an inactivity timeout, so a search ends `searchTimeout` after
+//!   its last answer (or at `responseLimit`/`fileLimit`); at most two run on the network, the
+//!   others wait `Queued`; responses are readable only a moment after completion; searches
+//!   stay stored until deleted;
+//! - transfers: a `DELETE` cancels asynchronously and never removes an unfinished transfer;
+//!   nothing is cleared by itself; errored and timed-out attempts are retried (0.26), showing
+//!   their failed state for a moment first; re-enqueueing a finished file supersedes its
+//!   record;
+//! - concurrency guards answer 429 to a second search POST or a third enqueue POST in flight,
+//!   and both POSTs take time (peer lookup, connection).
+//!
 //! Peers (see [`peers::default_peers`]) decide what happens to a download: `vinylhoarder` and
-//! `mp3_maven` deliver, `busy_bee` keeps you queued, `rejecter`, `sleepy`, `flaky`, `staller`,
-//! `ghost` and `liar` fail in slskd's ways. A query containing "unfindable" finds nothing.
+//! `mp3_maven` deliver; `busy_bee` keeps you queued for an hour, its queue position falling;
+//! `gatekeeper` keeps you queued forever at a position that never moves; `rejecter`, `sleepy`,
+//! `flaky`, `staller`, `ghost` and `liar` fail in slskd's ways.
+//!
+//! Query words with a meaning:
+//! - a query containing "unfindable" finds nothing (it still runs until its timeout);
+//! - a query containing "slowsearch" is answered slowly: answers trickle in over
+//!   [`Timings::slow_search`] (20 s of slskd time), so the search runs that long plus its
+//!   `searchTimeout`. A single late peer is [`Peer::search_delay`].
+//!
+//! Every duration (the [`Timings`], the [`Retry`] waits, and a search's `searchTimeout`) is
+//! slskd time, divided by [`EmulatorConfig::speed_factor`].
 
 mod api;
+mod clock;
 pub mod control;
+mod guard;
 pub mod peers;
+pub mod search;
+pub mod settings;
+pub mod transfer;
 mod wire;
 pub mod world;
 
@@ -23,8 +50,10 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
 pub use api::SLSKD_VERSION;
-pub use control::{Control, Fault};
-pub use peers::{Behaviour, Peer, Timings};
+pub use control::{Control, Counted, Fault};
+pub use guard::TOO_MANY;
+pub use peers::{Behaviour, Peer};
+pub use settings::{AnswerOrder, Limits, Retry, Timings};
 use world::World;
 
 #[derive(Debug, Clone)]
@@ -35,6 +64,13 @@ pub struct EmulatorConfig {
     pub api_key: Option<String>,
     pub peers: Vec<Peer>,
     pub timings: Timings,
+    /// slskd's automatic download retries (default: 3 attempts, 5 s doubling to 60 s).
+    pub retry: Retry,
+    /// slskd's concurrency limits (default: 1 search POST, 2 enqueue POSTs in flight, 2
+    /// searches on the network).
+    pub limits: Limits,
+    /// The order of a search's answers (default: a different one per query).
+    pub answer_order: AnswerOrder,
     /// Speeds transfers up (and every wait down) by this factor.
     pub speed_factor: f64,
 }
@@ -46,6 +82,9 @@ impl Default for EmulatorConfig {
             api_key: Some("emulator-api-key-0123456789".to_owned()),
             peers: peers::default_peers(),
             timings: Timings::default(),
+            retry: Retry::default(),
+            limits: Limits::default(),
+            answer_order: AnswerOrder::default(),
             speed_factor: 1.0,
         }
     }
@@ -85,8 +124,15 @@ impl Emulator {
             return Err(EmulatorError::NotLoopback(config.bind.ip()));
         }
         let (outages, mut outage_requests) = mpsc::unbounded_channel();
-        let world = World::new(config.peers, config.timings, config.speed_factor);
-        let control = Arc::new(Control::new(config.api_key, world, outages));
+        let world = World::new(
+            config.peers,
+            config.timings,
+            config.retry,
+            config.limits,
+            config.answer_order,
+            config.speed_factor,
+        );
+        let control = Arc::new(Control::new(config.api_key, world, config.limits, outages));
         let listener = bind(config.bind).await?;
         let addr = listener
             .local_addr()

@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let emulator = Emulator::start(config).await?;
     println!(
-        "slskd emulator on {} (control: POST {}/emulator/fault, /emulator/restart, /emulator/down?ms=)",
+        "slskd emulator on {} (control: POST {}/emulator/fault, /emulator/restart, /emulator/down?ms=, /emulator/disguise; GET /emulator/stats)",
         emulator.url(),
         emulator.url()
     );

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use crate::settings::Timings;
+
 /// What a peer does with a download request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
@@ -9,14 +11,19 @@ pub enum Behaviour {
     Normal,
     /// Refuses: `Completed, Rejected` before any byte.
     Reject,
-    /// Never answers the request: `Completed, TimedOut`.
+    /// Never answers the request (nor a queue-position request): each attempt ends
+    /// `Completed, TimedOut`, which slskd retries until its attempts are used up.
     TimeOut,
-    /// Drops the connection at 40%: `Completed, Errored`.
+    /// Drops the connection at 40%: each attempt ends `Completed, Errored` (retried likewise;
+    /// a retry resumes at 40% and drops again at once).
     ErrorMidway,
     /// Stops sending at 30% and stays `InProgress`.
     Stall,
-    /// Keeps the file in its upload queue (`Queued, Remotely`) for an hour.
+    /// Keeps the file in its upload queue (`Queued, Remotely`) for [`Timings::slow_queue`] (an
+    /// hour), its queue position falling steadily from `queue_length` to 0; then sends it.
     SlowQueue,
+    /// Keeps the file in its upload queue forever; its queue position never moves.
+    QueueForever,
     /// Is offline: the enqueue itself fails with slskd's 500.
     Offline,
     /// Has a file of another size than it advertised: `Completed, Aborted`.
@@ -37,6 +44,9 @@ pub struct Peer {
     pub upload_speed: i64,
     /// Real speed of a transfer from this peer, bytes/s (before the emulator's speed factor).
     pub send_speed: f64,
+    /// How much later than the others this peer answers searches (before the speed factor).
+    /// An answer that comes after the search's inactivity timeout is never seen.
+    pub search_delay: Duration,
 }
 
 impl Peer {
@@ -50,16 +60,22 @@ impl Peer {
             queue_length: 0,
             upload_speed: 2_000_000,
             send_speed: 1_500_000.0,
+            search_delay: Duration::ZERO,
         }
     }
 }
 
-/// The default population: good peers first, then one of each failure.
+/// The default population: good peers first, then one of each failure, then one that never
+/// lets you out of its queue.
 pub fn default_peers() -> Vec<Peer> {
     let mut busy = Peer::new("busy_bee", Behaviour::SlowQueue, "flac");
     busy.free_slot = false;
     busy.queue_length = 42;
     busy.upload_speed = 500_000;
+    let mut gatekeeper = Peer::new("gatekeeper", Behaviour::QueueForever, "flac");
+    gatekeeper.free_slot = false;
+    gatekeeper.queue_length = 17;
+    gatekeeper.upload_speed = 300_000;
     let mut mp3 = Peer::new("mp3_maven", Behaviour::Normal, "mp3");
     mp3.upload_speed = 1_000_000;
     vec![
@@ -72,39 +88,8 @@ pub fn default_peers() -> Vec<Peer> {
         Peer::new("staller", Behaviour::Stall, "flac"),
         Peer::new("ghost", Behaviour::Offline, "flac"),
         Peer::new("liar", Behaviour::SizeMismatch, "flac"),
+        gatekeeper,
     ]
-}
-
-/// How long each step of a transfer takes, before the emulator's time factor.
-#[derive(Debug, Clone, Copy)]
-pub struct Timings {
-    pub queued_locally: Duration,
-    pub requested: Duration,
-    pub queued_remotely: Duration,
-    pub initializing: Duration,
-    pub time_out_after: Duration,
-    pub slow_queue: Duration,
-    pub search: Duration,
-    /// After a search completes, its responses appear this much later (slskd's race).
-    pub search_responses_lag: Duration,
-    /// After a simulated restart, interrupted downloads are re-enqueued this much later.
-    pub restart_reenqueue: Duration,
-}
-
-impl Default for Timings {
-    fn default() -> Self {
-        Timings {
-            queued_locally: Duration::from_millis(200),
-            requested: Duration::from_millis(200),
-            queued_remotely: Duration::from_millis(300),
-            initializing: Duration::from_millis(200),
-            time_out_after: Duration::from_millis(1500),
-            slow_queue: Duration::from_secs(3600),
-            search: Duration::from_millis(800),
-            search_responses_lag: Duration::from_millis(300),
-            restart_reenqueue: Duration::from_millis(1000),
-        }
-    }
 }
 
 /// Deterministic numbers from a text: same query, same results.

@@ -5,7 +5,10 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::world::{Found, SearchView, SimTransfer};
+use std::time::Duration;
+
+use crate::search::{Found, SearchView};
+use crate::transfer::SimTransfer;
 
 /// `2026-08-22T18:04:11.5120346`: seven fractional digits, trailing zeros trimmed.
 fn local_timestamp(t: OffsetDateTime) -> String {
@@ -56,8 +59,9 @@ fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     }
 }
 
+/// `state` is what the transfer reports (its own state, unless disguised);
 /// `requested_at_with_zone`: the enqueue answer holds in-memory values, which do carry `Z`.
-pub fn transfer(t: &SimTransfer, requested_at_with_zone: bool) -> Value {
+pub fn transfer(t: &SimTransfer, state: &str, requested_at_with_zone: bool) -> Value {
     let now = OffsetDateTime::now_utc();
     let bytes = t.bytes.floor() as i64;
     let remaining = t.size - bytes;
@@ -67,7 +71,7 @@ pub fn transfer(t: &SimTransfer, requested_at_with_zone: bool) -> Value {
     m.insert("direction".into(), json!("Download"));
     m.insert("filename".into(), json!(t.filename));
     m.insert("size".into(), json!(t.size));
-    m.insert("state".into(), json!(t.phase.state()));
+    m.insert("state".into(), json!(state));
     let requested = if requested_at_with_zone {
         utc_timestamp(t.requested_at)
     } else {
@@ -91,6 +95,7 @@ pub fn transfer(t: &SimTransfer, requested_at_with_zone: bool) -> Value {
     );
     m.insert("bytesTransferred".into(), json!(bytes));
     m.insert("averageSpeed".into(), json!(t.average_speed));
+    put(&mut m, "placeInQueue", t.place_in_queue.map(|p| json!(p)));
     put(&mut m, "exception", t.exception.as_ref().map(|e| json!(e)));
     m.insert("attempts".into(), json!(t.attempts));
     m.insert("removed".into(), json!(t.removed));
@@ -121,7 +126,10 @@ pub fn transfer(t: &SimTransfer, requested_at_with_zone: bool) -> Value {
 type Directory = (String, Vec<Value>);
 
 /// `GET /transfers/downloads`: grouped by user, then by directory, in insertion order.
-pub fn grouped<'a>(transfers: impl Iterator<Item = &'a SimTransfer>) -> Vec<Value> {
+pub fn grouped<'a>(
+    transfers: impl Iterator<Item = &'a SimTransfer>,
+    state: impl Fn(&'a SimTransfer) -> &'a str,
+) -> Vec<Value> {
     let mut users: Vec<(String, Vec<Directory>)> = Vec::new();
     for t in transfers {
         let separator = if t.filename.contains('/') { '/' } else { '\\' };
@@ -137,9 +145,10 @@ pub fn grouped<'a>(transfers: impl Iterator<Item = &'a SimTransfer>) -> Vec<Valu
                 &mut users.last_mut().expect("just pushed").1
             }
         };
+        let file = transfer(t, state(t), false);
         match user.iter_mut().find(|(d, _)| *d == directory) {
-            Some((_, files)) => files.push(transfer(t, false)),
-            None => user.push((directory, vec![transfer(t, false)])),
+            Some((_, files)) => files.push(file),
+            None => user.push((directory, vec![file])),
         }
     }
     users
@@ -156,23 +165,13 @@ pub fn user_response(username: &str, dirs: Vec<Directory>) -> Value {
     json!({"username": username, "directories": directories})
 }
 
-fn search_state(view: &SearchView<'_>) -> &'static str {
-    if view.search.cancelled {
-        "Completed, Cancelled"
-    } else if view.complete {
-        "Completed, TimedOut"
-    } else {
-        "InProgress"
-    }
-}
-
 pub fn search(view: &SearchView<'_>, include_responses: bool) -> Value {
     let s = view.search;
     let mut m = Map::new();
     put(
         &mut m,
         "endedAt",
-        s.ended_at.map(|e| json!(utc_timestamp(e))),
+        view.ended_at.map(|e| json!(utc_timestamp(e))),
     );
     m.insert("fileCount".into(), json!(view.file_count));
     m.insert("id".into(), json!(s.id));
@@ -180,21 +179,23 @@ pub fn search(view: &SearchView<'_>, include_responses: bool) -> Value {
     m.insert("lockedFileCount".into(), json!(0));
     m.insert("responseCount".into(), json!(view.response_count));
     let responses = match (include_responses, view.responses) {
-        (true, Some(found)) => responses(found),
+        (true, Some(found)) => responses(found, s.token),
         _ => Vec::new(),
     };
     m.insert("responses".into(), Value::Array(responses));
     m.insert("searchText".into(), json!(s.text));
     m.insert("startedAt".into(), json!(utc_timestamp(s.started_at)));
-    m.insert("state".into(), json!(search_state(view)));
+    m.insert("state".into(), json!(view.state));
     m.insert("token".into(), json!(s.token));
     Value::Object(m)
 }
 
-pub fn responses(found: &[Found]) -> Vec<Value> {
+/// Responses in arrival order (each with its arrival offset, which is not written).
+/// `token` is the search's, which every response carries.
+pub fn responses(found: &[(Duration, Found)], token: u32) -> Vec<Value> {
     found
         .iter()
-        .map(|f| {
+        .map(|(_, f)| {
             let files: Vec<Value> = f
                 .files
                 .iter()
@@ -233,7 +234,7 @@ pub fn responses(found: &[Found]) -> Vec<Value> {
                 "lockedFileCount": 0,
                 "lockedFiles": [],
                 "queueLength": f.peer.queue_length,
-                "token": 0,
+                "token": token,
                 "uploadSpeed": f.peer.upload_speed,
                 "username": f.peer.username,
             })

@@ -1,0 +1,10 @@
+//! The emulator held to slskd 0.26's rules, over real HTTP. Each module covers one behaviour;
+//! `common` starts an emulator and talks to it.
+
+mod common;
+mod guards;
+mod hooks;
+mod positions;
+mod retries;
+mod searches;
+mod transfers;
