@@ -33,11 +33,13 @@ impl Clock {
         self.speed_factor
     }
 
-    /// The wall-clock time `at` stands for.
+    /// The wall-clock time `at` stands for, on the simulated slskd's clock: it runs
+    /// `speed_factor` times as fast as ours, so the durations the wire shows (a search's
+    /// `endedAt - startedAt`, a transfer's `elapsedTime`) are slskd's, as a client judges them.
     pub fn wall(&self, at: Instant) -> OffsetDateTime {
         match at.checked_duration_since(self.origin) {
-            Some(after) => self.wall_origin + after,
-            None => self.wall_origin - self.origin.duration_since(at),
+            Some(after) => self.wall_origin + after.mul_f64(self.speed_factor),
+            None => self.wall_origin - self.origin.duration_since(at).mul_f64(self.speed_factor),
         }
     }
 
