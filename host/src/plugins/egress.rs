@@ -141,6 +141,24 @@ impl EgressPolicy {
         }
     }
 
+    /// When `url` is refused because of the operator's configuration rather than the URL
+    /// itself, what to change, in words an operator can act on.
+    pub fn config_fix(&self, plugin: &str, url: &str) -> Option<String> {
+        let (_, origin) = origin_of(url).ok()?;
+        let declared = self.declared.iter().any(|p| p.matches(&origin));
+        let granted = self.granted.iter().any(|p| p.matches(&origin));
+        match (declared, granted) {
+            (true, true) => None,
+            (true, false) => Some(format!(
+                "{origin} is not granted to plugin {plugin}: add \"{origin}\" to allowed_hosts under [providers.{plugin}]"
+            )),
+            (false, _) => Some(format!(
+                "plugin {plugin} does not declare {origin} (it declares {}): check its url under [providers.{plugin}]",
+                list(&self.declared)
+            )),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.declared.is_empty() || self.granted.is_empty()
     }

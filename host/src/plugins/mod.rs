@@ -4,7 +4,6 @@
 mod bindings;
 pub mod check;
 pub mod compile_cache;
-mod convert;
 mod dns;
 pub mod egress;
 mod imports;
@@ -16,6 +15,6 @@ pub mod scaffold;
 mod untrusted;
 mod wasm_provider;
 
-pub use bindings::SUPPORTED_API_VERSIONS;
+pub use bindings::supported_versions;
 pub use runtime::{LoadError, LoadReport, LoadStats, PluginRuntime, RuntimeError};
 pub use wasm_provider::WasmProvider;

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config as WasmConfig, Engine};
 
-use super::bindings::{self, SUPPORTED_API_VERSIONS, WIT_PACKAGE};
+use super::bindings::{self, WIT_PACKAGE, supported_versions};
 use super::compile_cache::{CacheOutcome, CompileCache};
 use super::dns::{Lookup, PinnedResolver};
 use super::egress::{EgressError, EgressPolicy, OriginPattern};
@@ -25,8 +25,16 @@ const HTTP_SLOTS_PER_PLUGIN: usize = 8;
 pub enum LoadError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("plugin {id} targets {WIT_PACKAGE}@{found}, but this host supports {WIT_PACKAGE}@{}", SUPPORTED_API_VERSIONS.join(", @"))]
+    #[error("plugin {id} targets {WIT_PACKAGE}@{found}, but this host supports {WIT_PACKAGE}@{}", supported_versions().join(", @"))]
     UnsupportedApi { id: String, found: String },
+    #[error(
+        "plugin {id}: plugin.toml says api_version {claimed}, but the component was built against {WIT_PACKAGE}@{found}"
+    )]
+    ApiMismatch {
+        id: String,
+        claimed: String,
+        found: String,
+    },
     #[error("plugin {id}: cannot read {path}: {source}")]
     Io {
         id: String,
@@ -103,6 +111,7 @@ pub struct PluginRuntime {
     linker: Linker<CallState>,
     cache: CompileCache,
     lookup: Lookup,
+    min_pin: std::time::Duration,
 }
 
 impl PluginRuntime {
@@ -114,13 +123,13 @@ impl PluginRuntime {
         let mut linker = Linker::new(&engine);
         // WASI is linked because a Rust guest's std imports it; the context denies everything.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_err)?;
-        bindings::latest::Provider::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s)
-            .map_err(engine_err)?;
+        bindings::link_all(&mut linker).map_err(engine_err)?;
         Ok(PluginRuntime {
             engine,
             linker,
             cache: CompileCache::new(cache_dir),
             lookup: Lookup::System,
+            min_pin: super::dns::MIN_PIN,
         })
     }
 
@@ -133,6 +142,12 @@ impl PluginRuntime {
             self.lookup = Lookup::server(addr).map_err(RuntimeError::Dns)?;
         }
         Ok(self)
+    }
+
+    /// A plugin host name's resolved address is pinned at least this long (tests shorten it).
+    pub fn with_dns_min_pin(mut self, min_pin: std::time::Duration) -> Self {
+        self.min_pin = min_pin;
+        self
     }
 
     pub fn engine(&self) -> &Engine {
@@ -197,12 +212,12 @@ impl PluginRuntime {
     ) -> Result<(Arc<WasmProvider>, LoadStats), LoadError> {
         let manifest = Manifest::load(folder)?;
         let id = manifest.id.clone();
-        if !SUPPORTED_API_VERSIONS.contains(&manifest.api_version.as_str()) {
+        let Some(contract) = bindings::contract_for(&manifest.api_version) else {
             return Err(LoadError::UnsupportedApi {
                 id,
                 found: manifest.api_version,
             });
-        }
+        };
         let wasm = std::fs::read(&manifest.wasm_path).map_err(|source| LoadError::Io {
             id: id.clone(),
             path: manifest.wasm_path.clone(),
@@ -220,12 +235,9 @@ impl PluginRuntime {
                 message: format!("{e:#}"),
             })?;
         let compile_ms = started.elapsed().as_secs_f64() * 1000.0;
-        self.check_wit_version(&id, &component)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(bindings::latest::ProviderPre::new)
-            .map_err(|e| LoadError::Link {
+        self.check_wit_version(&id, &manifest.api_version, &component)?;
+        let linked =
+            bindings::prepare(contract, &self.linker, &component).map_err(|e| LoadError::Link {
                 id: id.clone(),
                 api: manifest.api_version.clone(),
                 message: format!("{e:#}"),
@@ -243,8 +255,9 @@ impl PluginRuntime {
             display_name: manifest.display_name.clone(),
             version: manifest.version.clone(),
             capabilities: Default::default(),
+            accepts: Default::default(),
         };
-        let mut provider = WasmProvider::new(descriptor, pre, context);
+        let mut provider = WasmProvider::new(descriptor, linked, context);
         let info = provider.info().await.map_err(|source| LoadError::Info {
             id: id.clone(),
             source,
@@ -255,7 +268,19 @@ impl PluginRuntime {
                 reported: info.id,
             });
         }
-        provider.set_capabilities(info.capabilities.into());
+        if (
+            info.kind.as_str(),
+            info.display_name.as_str(),
+            info.version.as_str(),
+        ) != (
+            manifest.kind.as_str(),
+            manifest.display_name.as_str(),
+            manifest.version.as_str(),
+        ) {
+            // plugin.toml is what the operator sees and what the API reports.
+            tracing::warn!(plugin = %id, "info() says kind {:?}, name {:?}, version {:?}; plugin.toml says {:?}, {:?}, {:?}: plugin.toml wins", info.kind, info.display_name, info.version, manifest.kind, manifest.display_name, manifest.version);
+        }
+        provider.adopt(&info);
         tracing::info!(
             plugin = %id, version = %manifest.version, api = %manifest.api_version, ?cache,
             "loaded plugin {} ({:.1} ms to compile or load)", manifest.display_name, compile_ms
@@ -270,17 +295,29 @@ impl PluginRuntime {
         ))
     }
 
-    /// Refuses a component whose `tributary:provider` imports carry a version this host does
-    /// not support, whatever its manifest claims.
-    fn check_wit_version(&self, id: &str, component: &Component) -> Result<(), LoadError> {
+    /// Refuses a component whose `tributary:provider` imports carry another version than its
+    /// manifest claims (or one this host does not support).
+    fn check_wit_version(
+        &self,
+        id: &str,
+        claimed: &str,
+        component: &Component,
+    ) -> Result<(), LoadError> {
         let prefix = format!("{WIT_PACKAGE}/");
         for (name, _) in component.component_type().imports(&self.engine) {
             if let Some(rest) = name.strip_prefix(&prefix)
                 && let Some((_, version)) = rest.split_once('@')
-                && !SUPPORTED_API_VERSIONS.contains(&version)
+                && version != claimed
             {
-                return Err(LoadError::UnsupportedApi {
+                if bindings::contract_for(version).is_none() {
+                    return Err(LoadError::UnsupportedApi {
+                        id: id.to_owned(),
+                        found: version.to_owned(),
+                    });
+                }
+                return Err(LoadError::ApiMismatch {
                     id: id.to_owned(),
+                    claimed: claimed.to_owned(),
                     found: version.to_owned(),
                 });
             }
@@ -351,7 +388,7 @@ impl PluginRuntime {
         if egress.is_empty() && !manifest.outbound_hosts.is_empty() {
             tracing::warn!(plugin = %id, "no outbound host is both declared and granted: add allowed_hosts under [providers.{id}]");
         }
-        let resolver = PinnedResolver::new(self.lookup.clone());
+        let resolver = PinnedResolver::new(self.lookup.clone()).with_min_pin(self.min_pin);
         let http = outbound_client(resolver.clone()).map_err(|e| LoadError::Http {
             id: id.clone(),
             message: e.to_string(),
@@ -363,6 +400,7 @@ impl PluginRuntime {
             egress,
             limits: grant.limits(),
             http,
+            resolver: resolver.clone(),
             http_slots: tokio::sync::Semaphore::new(HTTP_SLOTS_PER_PLUGIN),
         };
         Ok((context, resolver, granted_hosts))

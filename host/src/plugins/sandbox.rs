@@ -30,6 +30,8 @@ pub struct PluginContext {
     pub egress: EgressPolicy,
     pub limits: SandboxLimits,
     pub http: reqwest::Client,
+    /// The name pins behind `http` (a failed connection makes a name be looked up again).
+    pub resolver: super::dns::PinnedResolver,
     /// Bounds how many HTTP requests of this plugin are in flight at once.
     pub http_slots: tokio::sync::Semaphore,
 }
@@ -42,6 +44,9 @@ pub struct CallState {
     pub(super) deadline: Instant,
     pub(super) context: Arc<PluginContext>,
     pub(super) stderr: MemoryOutputPipe,
+    /// Set when the host refused a request for want of a grant: the call failed because of our
+    /// configuration, not the provider.
+    pub(super) denied: Option<String>,
 }
 
 impl WasiView for CallState {
@@ -88,6 +93,7 @@ pub fn new_store(engine: &Engine, context: Arc<PluginContext>) -> Store<CallStat
             deadline,
             context,
             stderr,
+            denied: None,
         },
     );
     store.limiter(|state| &mut state.limits);

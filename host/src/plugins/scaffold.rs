@@ -3,7 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::bindings::SUPPORTED_API_VERSIONS;
+use super::bindings::supported_versions;
 use super::manifest::MANIFEST_FILE;
 
 /// The SDK crate's name, as plugin crates depend on it.
@@ -69,7 +69,7 @@ pub fn new(plugins_dir: &Path, id: &str) -> Result<Scaffold, ScaffoldError> {
         SdkSource::Path(path) => CARGO_IN_REPOSITORY.replace("{{sdk_path}}", path),
         SdkSource::Registry => CARGO_STANDALONE.to_owned(),
     };
-    let api_version = SUPPORTED_API_VERSIONS.last().copied().unwrap_or("0.1.0");
+    let api_version = supported_versions().last().copied().unwrap_or("0.2.0");
     let fill = |template: &str| {
         template
             .replace("{{id}}", id)

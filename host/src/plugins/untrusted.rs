@@ -6,7 +6,9 @@
 //! dropped rather than altered, because an altered id would no longer mean anything to the
 //! provider.
 
-use crate::engine::provider::{Candidate, Health, ProviderError, SearchProgress, Transfer};
+use crate::engine::provider::{
+    Candidate, Health, ProviderError, SearchProgress, Source, Transfer, uri_scheme,
+};
 
 /// Longest message kept, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 500;
@@ -94,6 +96,9 @@ impl<'a> Cleaner<'a> {
             E::NotFound(m) => E::NotFound(self.message(m)),
             E::Rejected(m) => E::Rejected(self.message(m)),
             E::PeerOffline(m) => E::PeerOffline(self.message(m)),
+            E::Busy(m) => E::Busy(self.message(m)),
+            E::Unsupported(m) => E::Unsupported(self.message(m)),
+            E::Misconfigured(m) => E::Misconfigured(self.message(m)),
             E::Protocol(m) => E::Protocol(self.message(m)),
             E::Internal(m) => E::Internal(self.message(m)),
             E::Trapped { kind, message } => E::Trapped {
@@ -112,11 +117,28 @@ impl<'a> Cleaner<'a> {
         }
     }
 
+    /// A source is handed back to the provider verbatim, so every name in it must be usable.
+    fn usable_source(&self, s: &Source) -> bool {
+        match s {
+            Source::PeerFile { peer, filename, .. } => {
+                !peer.is_empty()
+                    && !filename.is_empty()
+                    && self.usable_name(peer)
+                    && self.usable_name(filename)
+            }
+            Source::Uri { uri, file, .. } => {
+                uri_scheme(uri).is_some()
+                    && self.usable_name(uri)
+                    && file.as_deref().is_none_or(|f| self.usable_name(f))
+            }
+        }
+    }
+
     fn usable_candidate(&self, c: &Candidate) -> bool {
-        !c.peer.is_empty()
-            && !c.filename.is_empty()
+        !c.name.is_empty()
+            && self.usable_source(&c.source)
             && self.usable_name(&c.peer)
-            && self.usable_name(&c.filename)
+            && self.usable_name(&c.name)
             && self.usable_name(&c.extension)
     }
 
@@ -157,6 +179,9 @@ impl<'a> Cleaner<'a> {
                 if let Some(failure) = t.failure.as_mut() {
                     failure.message = self.message(std::mem::take(&mut failure.message));
                 }
+                t.state_detail = t.state_detail.take().map(|d| self.message(d));
+                // A path the host cannot use safely is no path at all; the transfer stays.
+                t.local_path = t.local_path.take().filter(|p| self.usable_name(p));
                 t
             })
             .collect();

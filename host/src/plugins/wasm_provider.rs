@@ -7,14 +7,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use wasmtime::Store;
 
-use super::bindings::latest::tributary::provider::types::ProviderError as WitProviderError;
-use super::bindings::latest::{Provider as Bindings, ProviderPre};
+use super::bindings::{Contract, Exports, PluginInfo};
 use super::quarantine::Quarantine;
 use super::sandbox::{CallState, PluginContext, new_store};
 use super::untrusted::Cleaner;
 use crate::engine::provider::{
-    Health, Provider, ProviderDescriptor, ProviderError, SearchProgress, Source, TrackQuery,
-    Transfer, TrapKind,
+    Enqueued, Health, Provider, ProviderDescriptor, ProviderError, SearchProgress, Source,
+    TrackQuery, Transfer, TransferRef, TrapKind,
 };
 
 /// Slack on top of the call deadline for the outer timeout, which only fires when the guest is
@@ -23,7 +22,7 @@ const OUTER_TIMEOUT_SLACK: Duration = Duration::from_millis(250);
 
 pub struct WasmProvider {
     descriptor: ProviderDescriptor,
-    pre: ProviderPre<CallState>,
+    contract: Box<dyn Contract>,
     context: Arc<PluginContext>,
     quarantine: Quarantine,
 }
@@ -39,28 +38,35 @@ impl std::fmt::Debug for WasmProvider {
 impl WasmProvider {
     pub(super) fn new(
         descriptor: ProviderDescriptor,
-        pre: ProviderPre<CallState>,
+        contract: Box<dyn Contract>,
         context: Arc<PluginContext>,
     ) -> Self {
         Self {
             descriptor,
-            pre,
+            contract,
             context,
             quarantine: Quarantine::default(),
         }
     }
 
-    pub(super) fn set_capabilities(&mut self, capabilities: crate::engine::provider::Capabilities) {
-        self.descriptor.capabilities = capabilities;
+    /// What the plugin said of itself at load: its capabilities and the sources it takes.
+    pub(super) fn adopt(&mut self, info: &PluginInfo) {
+        self.descriptor.capabilities = info.capabilities;
+        self.descriptor.accepts = info.accepts.clone();
+    }
+
+    /// The `tributary:provider` version the plugin was built against.
+    pub fn api_version(&self) -> &'static str {
+        self.contract.version()
     }
 
     /// A fresh store and instance for one call.
-    async fn begin(&self) -> Result<(Store<CallState>, Bindings), ProviderError> {
+    async fn begin(&self) -> Result<(Store<CallState>, Box<dyn Exports>), ProviderError> {
         self.quarantine
             .check()
             .map_err(ProviderError::PluginUnavailable)?;
-        let mut store = new_store(self.pre.engine(), self.context.clone());
-        let instantiated = self.pre.instantiate_async(&mut store).await;
+        let mut store = new_store(self.contract.engine(), self.context.clone());
+        let instantiated = self.contract.instantiate(&mut store).await;
         match instantiated {
             Ok(bindings) => Ok((store, bindings)),
             Err(e) => {
@@ -151,6 +157,23 @@ macro_rules! call_export {
     }};
 }
 
+/// Calls one export that answers `result<T, provider-error>`: our configuration's refusal
+/// during the call, the sandbox's verdict and the plugin's answer, in that order.
+macro_rules! call_provider {
+    ($self:ident, $op:literal, |$b:ident, $s:ident| $call:expr) => {{
+        let (mut store, $b) = $self.begin().await?;
+        let result = {
+            let $s = &mut store;
+            let fut = $call;
+            let limit = $self.context.limits.call_timeout + OUTER_TIMEOUT_SLACK;
+            tokio::time::timeout(limit, fut).await
+        };
+        let denied = store.data().denied.clone();
+        let outcome = $self.conclude(&store, $op, result);
+        $self.settle(denied, outcome)
+    }};
+}
+
 impl WasmProvider {
     fn conclude<R>(
         &self,
@@ -182,24 +205,26 @@ impl WasmProvider {
     }
 
     /// Flattens a call's outcome (the host's verdict, then the plugin's answer) and cleans the
-    /// error's message, which came from the plugin.
+    /// error's message, which came from the plugin. When the host refused one of the call's
+    /// requests because the operator has not granted its origin, the failure is ours, not the
+    /// provider's, whatever the plugin made of it.
     fn settle<T>(
         &self,
-        outcome: Result<Result<T, WitProviderError>, ProviderError>,
+        denied: Option<String>,
+        outcome: Result<Result<T, ProviderError>, ProviderError>,
     ) -> Result<T, ProviderError> {
         match outcome {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.cleaner().error(e.into())),
-            Err(e) => Err(self.cleaner().error(e)),
+            Ok(Err(_)) if denied.is_some() => Err(ProviderError::Misconfigured(
+                self.cleaner().message(denied.unwrap_or_default()),
+            )),
+            Ok(Err(e)) | Err(e) => Err(self.cleaner().error(e)),
         }
     }
 
     /// Asks the plugin who it is (used once at load).
-    pub(super) async fn info(
-        &self,
-    ) -> Result<super::bindings::latest::tributary::provider::types::PluginInfo, ProviderError>
-    {
-        call_export!(self, "info", |b, s| b.call_info(s))
+    pub(super) async fn info(&self) -> Result<PluginInfo, ProviderError> {
+        call_export!(self, "info", |b, s| b.info(s))
     }
 }
 
@@ -210,52 +235,52 @@ impl Provider for WasmProvider {
     }
 
     async fn ping(&self) -> Result<Health, ProviderError> {
-        let health = self.settle(call_export!(self, "ping", |b, s| b.call_ping(s)))?;
-        Ok(self.cleaner().health(health.into()))
+        let health = call_provider!(self, "ping", |b, s| b.ping(s))?;
+        Ok(self.cleaner().health(health))
     }
 
     async fn start_search(&self, query: &TrackQuery) -> Result<String, ProviderError> {
-        let query = query.into();
-        let id =
-            self.settle(call_export!(self, "start-search", |b, s| b.call_start_search(s, &query)))?;
+        let id = call_provider!(self, "start-search", |b, s| b.start_search(s, query))?;
         self.cleaner().id(id, "search")
     }
 
     async fn poll_search(&self, search_id: &str) -> Result<SearchProgress, ProviderError> {
-        let progress = self
-            .settle(call_export!(self, "poll-search", |b, s| b.call_poll_search(s, search_id)))?;
-        Ok(self.cleaner().search_progress(progress.into()))
+        let progress = call_provider!(self, "poll-search", |b, s| b.poll_search(s, search_id))?;
+        Ok(self.cleaner().search_progress(progress))
     }
 
-    async fn enqueue(&self, source: &Source) -> Result<String, ProviderError> {
-        let source = source.into();
-        let id = self.settle(call_export!(self, "enqueue", |b, s| b.call_enqueue(s, &source)))?;
-        self.cleaner().id(id, "transfer")
+    async fn end_search(&self, search_id: &str) -> Result<(), ProviderError> {
+        call_provider!(self, "end-search", |b, s| b.end_search(s, search_id))
+    }
+
+    async fn enqueue(&self, source: &Source) -> Result<Enqueued, ProviderError> {
+        let mut enqueued = call_provider!(self, "enqueue", |b, s| b.enqueue(s, source))?;
+        enqueued.external_id = self.cleaner().id(enqueued.external_id, "transfer")?;
+        Ok(enqueued)
     }
 
     async fn list_transfers(&self) -> Result<Vec<Transfer>, ProviderError> {
-        let transfers =
-            self.settle(call_export!(self, "list-transfers", |b, s| b.call_list_transfers(s)))?;
-        Ok(self
-            .cleaner()
-            .transfers(transfers.into_iter().map(Into::into).collect()))
+        let transfers = call_provider!(self, "list-transfers", |b, s| b.list_transfers(s))?;
+        Ok(self.cleaner().transfers(transfers))
     }
 
-    async fn cancel(
-        &self,
-        external_id: &str,
-        peer: &str,
-        remove: bool,
-    ) -> Result<(), ProviderError> {
-        self.settle(call_export!(self, "cancel", |b, s| b.call_cancel(
-            s,
-            external_id,
-            peer,
-            remove
-        )))
+    async fn cancel(&self, transfer: &TransferRef) -> Result<(), ProviderError> {
+        call_provider!(self, "cancel", |b, s| b.cancel(s, transfer))
     }
 
-    async fn clear_finished(&self) -> Result<(), ProviderError> {
-        self.settle(call_export!(self, "clear-finished", |b, s| b.call_clear_finished(s)))
+    async fn remove(&self, transfer: &TransferRef) -> Result<(), ProviderError> {
+        call_provider!(self, "remove-transfer", |b, s| b.remove(s, transfer))
+    }
+
+    async fn pause(&self, transfer: &TransferRef) -> Result<(), ProviderError> {
+        call_provider!(self, "pause-transfer", |b, s| b.pause(s, transfer))
+    }
+
+    async fn resume(&self, transfer: &TransferRef) -> Result<(), ProviderError> {
+        call_provider!(self, "resume-transfer", |b, s| b.resume(s, transfer))
+    }
+
+    async fn queue_position(&self, transfer: &TransferRef) -> Result<Option<u32>, ProviderError> {
+        call_provider!(self, "queue-position", |b, s| b.queue_position(s, transfer))
     }
 }

@@ -4,7 +4,8 @@ use std::marker::PhantomData;
 
 use crate::Provider;
 use crate::types::{
-    Health, PluginInfo, ProviderError, SearchProgress, Source, TrackQuery, Transfer,
+    Enqueued, Health, PluginInfo, ProviderError, SearchProgress, Source, TrackQuery, Transfer,
+    TransferRef,
 };
 
 /// Adapts a [`Provider`] to the generated `Guest` trait. Used by [`crate::export_provider!`];
@@ -29,7 +30,11 @@ impl<P: Provider> crate::wit::Guest for Exported<P> {
         P::poll_search(search_id)
     }
 
-    fn enqueue(source: Source) -> Result<String, ProviderError> {
+    fn end_search(search_id: String) -> Result<(), ProviderError> {
+        P::end_search(search_id)
+    }
+
+    fn enqueue(source: Source) -> Result<Enqueued, ProviderError> {
         P::enqueue(source)
     }
 
@@ -37,12 +42,24 @@ impl<P: Provider> crate::wit::Guest for Exported<P> {
         P::list_transfers()
     }
 
-    fn cancel(external_id: String, peer: String, remove: bool) -> Result<(), ProviderError> {
-        P::cancel(external_id, peer, remove)
+    fn cancel(transfer: TransferRef) -> Result<(), ProviderError> {
+        P::cancel(transfer)
     }
 
-    fn clear_finished() -> Result<(), ProviderError> {
-        P::clear_finished()
+    fn remove_transfer(transfer: TransferRef) -> Result<(), ProviderError> {
+        P::remove(transfer)
+    }
+
+    fn pause_transfer(transfer: TransferRef) -> Result<(), ProviderError> {
+        P::pause(transfer)
+    }
+
+    fn resume_transfer(transfer: TransferRef) -> Result<(), ProviderError> {
+        P::resume(transfer)
+    }
+
+    fn queue_position(transfer: TransferRef) -> Result<Option<u32>, ProviderError> {
+        P::queue_position(transfer)
     }
 }
 

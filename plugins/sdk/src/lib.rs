@@ -13,8 +13,8 @@
 //!   imports as plain functions.
 //!
 //! ```no_run
-//! use tributary_plugin_sdk::{config, http, Capabilities, Health, PluginInfo, Provider,
-//!     ProviderError, Source, Transfer};
+//! use tributary_plugin_sdk::{config, http, Capabilities, Enqueued, Health, PluginInfo,
+//!     Provider, ProviderError, Source, Transfer, TransferRef};
 //!
 //! struct Example;
 //!
@@ -26,6 +26,8 @@
 //!             display_name: "Example".into(),
 //!             version: env!("CARGO_PKG_VERSION").into(),
 //!             capabilities: Capabilities::empty(),
+//!             peer_files: false,
+//!             uri_schemes: vec!["https".into()],
 //!         }
 //!     }
 //!     fn ping() -> Result<Health, ProviderError> {
@@ -33,9 +35,9 @@
 //!         Ok(Health { service_version: None, ready: true, detail: "up".into() })
 //!     }
 //!     // enqueue, list_transfers, cancel …
-//! #   fn enqueue(_: Source) -> Result<String, ProviderError> { todo!() }
+//! #   fn enqueue(_: Source) -> Result<Enqueued, ProviderError> { todo!() }
 //! #   fn list_transfers() -> Result<Vec<Transfer>, ProviderError> { todo!() }
-//! #   fn cancel(_: String, _: String, _: bool) -> Result<(), ProviderError> { todo!() }
+//! #   fn cancel(_: TransferRef) -> Result<(), ProviderError> { todo!() }
 //! }
 //!
 //! tributary_plugin_sdk::export_provider!(Example);
@@ -57,7 +59,7 @@ pub use provider::{Provider, capability_name};
 
 /// The `tributary:provider` version of the WIT this SDK carries: a plugin built with it puts
 /// this in its `plugin.toml` as `api_version`.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// The contract's types, as generated from the WIT this SDK carries.
 pub mod types {
@@ -65,8 +67,9 @@ pub mod types {
 }
 
 pub use types::{
-    Candidate, Capabilities, FailureReason, Health, PluginInfo, ProviderError, SearchProgress,
-    Source, TrackQuery, Transfer, TransferFailure, TransferState,
+    Candidate, Capabilities, Enqueued, FailureReason, Health, PeerFile, PluginInfo, ProviderError,
+    SearchProgress, Source, TrackQuery, Transfer, TransferFailure, TransferRef, TransferState,
+    UriSource,
 };
 
 /// The README's provider compiles (`cargo test --doc`).

@@ -1,15 +1,16 @@
 //! The [`Provider`] trait: what a plugin implements.
 
 use crate::types::{
-    Capabilities, Health, PluginInfo, ProviderError, SearchProgress, Source, TrackQuery, Transfer,
+    Capabilities, Enqueued, Health, PluginInfo, ProviderError, SearchProgress, Source, TrackQuery,
+    Transfer, TransferRef,
 };
 
 /// A download provider, as the host sees it: the WIT world's exports as plain Rust.
 ///
 /// Every call may run in a fresh instance of the plugin, so the trait has no `self`: keep no
 /// state between calls, and name what must survive (a search, a transfer) by the handle you
-/// return. Calls are short and have a hard deadline; split long work (start a search, then poll
-/// it).
+/// return, or keep it in your service. Calls are short and have a hard deadline; split long
+/// work (start a search, then poll it).
 ///
 /// `info`, `ping`, `enqueue`, `list_transfers` and `cancel` are required. The others belong to
 /// optional capabilities and answer an error by default, so a provider without them implements
@@ -17,15 +18,16 @@ use crate::types::{
 ///
 /// | capability declared in `info` | calls it promises |
 /// |---|---|
-/// | [`Capabilities::SEARCH`] | [`start_search`](Provider::start_search) and [`poll_search`](Provider::poll_search) |
-/// | [`Capabilities::CLEAR_FINISHED`] | [`clear_finished`](Provider::clear_finished) |
+/// | [`Capabilities::SEARCH`] | [`start_search`](Provider::start_search), [`poll_search`](Provider::poll_search), [`end_search`](Provider::end_search) |
+/// | [`Capabilities::REMOVE`] | [`remove`](Provider::remove) |
+/// | [`Capabilities::PAUSE`] | [`pause`](Provider::pause), [`resume`](Provider::resume) |
+/// | [`Capabilities::QUEUE_POSITION`] | [`queue_position`](Provider::queue_position) |
 ///
-/// **A provider that declares a capability must implement its calls.** The default
-/// implementations check this: when the host reaches one of them while `info` declares its
-/// capability, the answer is an [`ProviderError::Internal`] naming the call that is missing,
-/// which shows in the host's log and counts against the provider's circuit breaker. When the
-/// capability is not declared, the answer is [`ProviderError::NotFound`] ("does not provide"),
-/// which is no fault of the provider's service and does not.
+/// The host never makes a call whose capability is not declared. **A provider that declares a
+/// capability must implement its calls**: the default implementations check this, answering
+/// [`ProviderError::Internal`] naming the missing call when the capability is declared (a plugin
+/// bug, which shows in the host's log and in `tributary plugins check --conformance`), and
+/// [`ProviderError::Unsupported`] when it is not.
 ///
 /// Export the implementation with [`crate::export_provider!`].
 pub trait Provider {
@@ -47,35 +49,72 @@ pub trait Provider {
         ))
     }
 
-    /// Polls a search started by [`start_search`](Provider::start_search). Part of
-    /// [`Capabilities::SEARCH`].
+    /// Polls a search started by [`start_search`](Provider::start_search): every candidate
+    /// found so far, and whether more may come. Part of [`Capabilities::SEARCH`].
     fn poll_search(search_id: String) -> Result<SearchProgress, ProviderError> {
         let _ = search_id;
         Err(not_implemented::<Self>(Capabilities::SEARCH, "poll-search"))
     }
 
-    /// Asks the provider to fetch a file; returns the provider's id for the transfer.
-    fn enqueue(source: Source) -> Result<String, ProviderError>;
+    /// The host is done with a search: stop it if it still runs and forget it at the service.
+    /// Called once for every search started. Part of [`Capabilities::SEARCH`].
+    fn end_search(search_id: String) -> Result<(), ProviderError> {
+        let _ = search_id;
+        Err(not_implemented::<Self>(Capabilities::SEARCH, "end-search"))
+    }
+
+    /// Asks the provider to fetch a file; returns the provider's id for the transfer (and when
+    /// the provider created it, if it says).
+    fn enqueue(source: Source) -> Result<Enqueued, ProviderError>;
 
     /// Every transfer the provider currently knows of.
     fn list_transfers() -> Result<Vec<Transfer>, ProviderError>;
 
-    /// Cancels a transfer; with `remove`, also drops it from the provider's list once it has
-    /// ended.
-    fn cancel(external_id: String, peer: String, remove: bool) -> Result<(), ProviderError>;
+    /// Stops a transfer. It may end a moment later; the host watches for it in
+    /// [`list_transfers`](Provider::list_transfers).
+    fn cancel(transfer: TransferRef) -> Result<(), ProviderError>;
 
-    /// Drops every finished transfer from the provider's list. Part of
-    /// [`Capabilities::CLEAR_FINISHED`].
-    fn clear_finished() -> Result<(), ProviderError> {
+    /// Drops an ended transfer from the provider's list, never its file. Part of
+    /// [`Capabilities::REMOVE`].
+    fn remove(transfer: TransferRef) -> Result<(), ProviderError> {
+        let _ = transfer;
         Err(not_implemented::<Self>(
-            Capabilities::CLEAR_FINISHED,
-            "clear-finished",
+            Capabilities::REMOVE,
+            "remove-transfer",
+        ))
+    }
+
+    /// Holds a transfer at the provider. Part of [`Capabilities::PAUSE`].
+    fn pause(transfer: TransferRef) -> Result<(), ProviderError> {
+        let _ = transfer;
+        Err(not_implemented::<Self>(
+            Capabilities::PAUSE,
+            "pause-transfer",
+        ))
+    }
+
+    /// Continues a held transfer. Part of [`Capabilities::PAUSE`].
+    fn resume(transfer: TransferRef) -> Result<(), ProviderError> {
+        let _ = transfer;
+        Err(not_implemented::<Self>(
+            Capabilities::PAUSE,
+            "resume-transfer",
+        ))
+    }
+
+    /// Asks the remote peer where a transfer stands in its queue; `None` when it does not say.
+    /// The host calls it sparingly. Part of [`Capabilities::QUEUE_POSITION`].
+    fn queue_position(transfer: TransferRef) -> Result<Option<u32>, ProviderError> {
+        let _ = transfer;
+        Err(not_implemented::<Self>(
+            Capabilities::QUEUE_POSITION,
+            "queue-position",
         ))
     }
 }
 
 /// The answer of an optional call the provider does not implement: a plugin bug when its
-/// `info` declares the capability, a plain "not provided" otherwise (see [`Provider`]).
+/// `info` declares the capability, `unsupported` otherwise (see [`Provider`]).
 fn not_implemented<P: Provider + ?Sized>(capability: Capabilities, call: &str) -> ProviderError {
     let info = P::info();
     let name = capability_name(capability);
@@ -85,7 +124,7 @@ fn not_implemented<P: Provider + ?Sized>(capability: Capabilities, call: &str) -
             info.id
         ))
     } else {
-        ProviderError::NotFound(format!(
+        ProviderError::Unsupported(format!(
             "plugin {} does not provide the `{name}` capability (`{call}`)",
             info.id
         ))
@@ -98,8 +137,8 @@ pub fn capability_name(capability: Capabilities) -> &'static str {
         "search"
     } else if capability == Capabilities::PAUSE {
         "pause"
-    } else if capability == Capabilities::CLEAR_FINISHED {
-        "clear-finished"
+    } else if capability == Capabilities::REMOVE {
+        "remove"
     } else if capability == Capabilities::QUEUE_POSITION {
         "queue-position"
     } else {
@@ -111,7 +150,7 @@ pub fn capability_name(capability: Capabilities) -> &'static str {
 mod tests {
     use super::*;
 
-    /// Declares search but implements none of it: the bug the defaults report.
+    /// Declares search and remove but implements none of it: the bug the defaults report.
     struct Forgetful;
 
     /// Declares nothing optional and implements nothing optional.
@@ -124,6 +163,8 @@ mod tests {
             display_name: id.into(),
             version: "0.0.0".into(),
             capabilities,
+            peer_files: true,
+            uri_schemes: Vec::new(),
         }
     }
 
@@ -132,13 +173,13 @@ mod tests {
             fn ping() -> Result<Health, ProviderError> {
                 unimplemented!()
             }
-            fn enqueue(_: Source) -> Result<String, ProviderError> {
+            fn enqueue(_: Source) -> Result<Enqueued, ProviderError> {
                 unimplemented!()
             }
             fn list_transfers() -> Result<Vec<Transfer>, ProviderError> {
                 unimplemented!()
             }
-            fn cancel(_: String, _: String, _: bool) -> Result<(), ProviderError> {
+            fn cancel(_: TransferRef) -> Result<(), ProviderError> {
                 unimplemented!()
             }
         };
@@ -146,10 +187,7 @@ mod tests {
 
     impl Provider for Forgetful {
         fn info() -> PluginInfo {
-            info(
-                "forgetful",
-                Capabilities::SEARCH | Capabilities::CLEAR_FINISHED,
-            )
+            info("forgetful", Capabilities::SEARCH | Capabilities::REMOVE)
         }
         required_calls!();
     }
@@ -159,6 +197,13 @@ mod tests {
             info("basic", Capabilities::empty())
         }
         required_calls!();
+    }
+
+    fn reference() -> TransferRef {
+        TransferRef {
+            external_id: "x".into(),
+            peer: "p".into(),
+        }
     }
 
     #[test]
@@ -172,13 +217,13 @@ mod tests {
             )
         );
         assert!(matches!(
-            Forgetful::clear_finished(),
-            Err(ProviderError::Internal(m)) if m.contains("`clear-finished`")
+            Forgetful::remove(reference()),
+            Err(ProviderError::Internal(m)) if m.contains("`remove-transfer`")
         ));
     }
 
     #[test]
-    fn an_undeclared_capability_is_not_provided() {
+    fn an_undeclared_capability_is_unsupported() {
         let query = TrackQuery {
             artist: "a".into(),
             title: "t".into(),
@@ -188,13 +233,21 @@ mod tests {
         };
         assert_eq!(
             Basic::start_search(query).unwrap_err(),
-            ProviderError::NotFound(
+            ProviderError::Unsupported(
                 "plugin basic does not provide the `search` capability (`start-search`)".into()
             )
         );
+        for answer in [
+            Basic::end_search("s".into()),
+            Basic::remove(reference()),
+            Basic::pause(reference()),
+            Basic::resume(reference()),
+        ] {
+            assert!(matches!(answer, Err(ProviderError::Unsupported(_))));
+        }
         assert!(matches!(
-            Basic::clear_finished(),
-            Err(ProviderError::NotFound(_))
+            Basic::queue_position(reference()),
+            Err(ProviderError::Unsupported(_))
         ));
     }
 }

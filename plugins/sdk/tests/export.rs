@@ -2,7 +2,8 @@
 //! compiles with only the required calls, and its exports answer through the SDK's adapter.
 
 use tributary_plugin_sdk::{
-    Capabilities, Health, PluginInfo, Provider, ProviderError, Source, TrackQuery, Transfer,
+    Capabilities, Enqueued, Health, PeerFile, PluginInfo, Provider, ProviderError, Source,
+    TrackQuery, Transfer, TransferRef,
 };
 
 struct Minimal;
@@ -15,6 +16,8 @@ impl Provider for Minimal {
             display_name: "Minimal".into(),
             version: "0.0.1".into(),
             capabilities: Capabilities::empty(),
+            peer_files: true,
+            uri_schemes: Vec::new(),
         }
     }
 
@@ -26,15 +29,21 @@ impl Provider for Minimal {
         })
     }
 
-    fn enqueue(source: Source) -> Result<String, ProviderError> {
-        Ok(format!("{}/{}", source.peer, source.filename))
+    fn enqueue(source: Source) -> Result<Enqueued, ProviderError> {
+        let Source::PeerFile(f) = source else {
+            return Err(ProviderError::Unsupported("peer files only".into()));
+        };
+        Ok(Enqueued {
+            external_id: format!("{}/{}", f.peer, f.filename),
+            requested_at_ms: None,
+        })
     }
 
     fn list_transfers() -> Result<Vec<Transfer>, ProviderError> {
         Ok(Vec::new())
     }
 
-    fn cancel(_: String, _: String, _: bool) -> Result<(), ProviderError> {
+    fn cancel(_: TransferRef) -> Result<(), ProviderError> {
         Ok(())
     }
 }
@@ -48,13 +57,13 @@ fn the_exported_provider_answers_and_lacks_only_what_it_did_not_implement() {
 
     assert_eq!(Exported::info().id, "minimal");
     assert!(Exported::ping().unwrap().ready);
-    let id = Exported::enqueue(Source {
+    let id = Exported::enqueue(Source::PeerFile(PeerFile {
         peer: "p".into(),
         filename: "f".into(),
         size: 1,
-    })
+    }))
     .unwrap();
-    assert_eq!(id, "p/f");
+    assert_eq!(id.external_id, "p/f");
     let query = TrackQuery {
         artist: "a".into(),
         title: "t".into(),
@@ -64,6 +73,6 @@ fn the_exported_provider_answers_and_lacks_only_what_it_did_not_implement() {
     };
     assert!(matches!(
         Exported::start_search(query),
-        Err(ProviderError::NotFound(m)) if m.contains("does not provide the `search` capability")
+        Err(ProviderError::Unsupported(m)) if m.contains("does not provide the `search` capability")
     ));
 }

@@ -4,7 +4,7 @@
 //! configured `url`; change the paths and the mapping to the service's real API:
 //!
 //! - `GET /` answers when the service is up;
-//! - `POST /transfers` `{"peer", "filename", "size"}` answers `{"id"}`;
+//! - `POST /transfers` `{"peer", "filename", "size"}` or `{"uri"}` answers `{"id"}`;
 //! - `GET /transfers` answers `[{"id", "peer", "filename", "size", "done", "state"}]`;
 //! - `DELETE /transfers/{id}` cancels.
 //!
@@ -13,8 +13,8 @@
 use serde::Deserialize;
 use tributary_plugin_sdk::http::{Client, path_segment};
 use tributary_plugin_sdk::{
-    Capabilities, FailureReason, Health, PluginInfo, Provider, ProviderError, Source, Transfer,
-    TransferFailure, TransferState, config,
+    Capabilities, Enqueued, FailureReason, Health, PluginInfo, Provider, ProviderError, Source,
+    Transfer, TransferFailure, TransferRef, TransferState, config,
 };
 
 struct {{type}};
@@ -51,8 +51,10 @@ impl Provider for {{type}} {
             kind: "{{id}}".into(),
             display_name: "{{id}}".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            // No search, no clear-finished: the SDK answers those calls "not provided".
+            // No search, remove, pause or queue position: the host never asks for them.
             capabilities: Capabilities::empty(),
+            peer_files: true,
+            uri_schemes: vec!["http".into(), "https".into()],
         }
     }
 
@@ -65,14 +67,20 @@ impl Provider for {{type}} {
         })
     }
 
-    fn enqueue(source: Source) -> Result<String, ProviderError> {
-        let body = serde_json::json!({
-            "peer": source.peer,
-            "filename": source.filename,
-            "size": source.size,
-        });
+    fn enqueue(source: Source) -> Result<Enqueued, ProviderError> {
+        let body = match source {
+            Source::PeerFile(f) => serde_json::json!({
+                "peer": f.peer,
+                "filename": f.filename,
+                "size": f.size,
+            }),
+            Source::Uri(u) => serde_json::json!({ "uri": u.uri }),
+        };
         let created: Created = service()?.post("/transfers").json(&body).send()?.json()?;
-        Ok(created.id)
+        Ok(Enqueued {
+            external_id: created.id,
+            requested_at_ms: None,
+        })
     }
 
     fn list_transfers() -> Result<Vec<Transfer>, ProviderError> {
@@ -80,8 +88,8 @@ impl Provider for {{type}} {
         Ok(listed.into_iter().map(neutral).collect())
     }
 
-    fn cancel(external_id: String, _peer: String, _remove: bool) -> Result<(), ProviderError> {
-        let path = format!("/transfers/{}", path_segment(&external_id));
+    fn cancel(transfer: TransferRef) -> Result<(), ProviderError> {
+        let path = format!("/transfers/{}", path_segment(&transfer.external_id));
         service()?.delete(&path).send()?;
         Ok(())
     }
@@ -101,18 +109,23 @@ fn neutral(t: ServiceTransfer) -> Transfer {
                 provider_may_retry: false,
             }),
         ),
-        _ => (TransferState::QueuedLocally, None),
+        "queued" => (TransferState::QueuedLocally, None),
+        // A state this plugin does not know: the host keeps the download as it was.
+        _ => (TransferState::Unknown, None),
     };
     Transfer {
         external_id: t.id,
         peer: t.peer,
         filename: t.filename,
-        size: t.size,
+        size: Some(t.size),
         bytes_transferred: t.done.min(t.size),
         speed_bytes_per_sec: 0.0,
         queue_position: None,
         state,
         failure,
+        state_detail: Some(t.state),
+        requested_at_ms: None,
+        local_path: None,
     }
 }
 
