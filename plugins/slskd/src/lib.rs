@@ -11,8 +11,8 @@ mod timefmt;
 mod transfers;
 
 use tributary_plugin_sdk::{
-    Capabilities, Health, PluginInfo, Provider, ProviderError, SearchProgress, Source, TrackQuery,
-    Transfer,
+    Capabilities, Enqueued, Health, PluginInfo, Provider, ProviderError, SearchProgress, Source,
+    TrackQuery, Transfer, TransferRef,
 };
 
 struct SlskdProvider;
@@ -25,8 +25,10 @@ impl Provider for SlskdProvider {
             display_name: "slskd".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             capabilities: Capabilities::SEARCH
-                | Capabilities::CLEAR_FINISHED
+                | Capabilities::REMOVE
                 | Capabilities::QUEUE_POSITION,
+            peer_files: true,
+            uri_schemes: Vec::new(),
         }
     }
 
@@ -58,23 +60,34 @@ impl Provider for SlskdProvider {
         search::poll(&api::connect()?, &search_id)
     }
 
-    fn enqueue(source: Source) -> Result<String, ProviderError> {
-        transfers::enqueue(&api::connect()?, &source)
+    fn end_search(search_id: String) -> Result<(), ProviderError> {
+        search::end(&api::connect()?, &search_id)
+    }
+
+    fn enqueue(source: Source) -> Result<Enqueued, ProviderError> {
+        match source {
+            Source::PeerFile(file) => transfers::enqueue(&api::connect()?, &file),
+            Source::Uri(u) => Err(ProviderError::Unsupported(format!(
+                "slskd fetches files from Soulseek peers, not URIs like {}",
+                u.uri
+            ))),
+        }
     }
 
     fn list_transfers() -> Result<Vec<Transfer>, ProviderError> {
-        transfers::list(&api::connect()?)
+        transfers::list(&api::connect()?, &transfers::Setup::from_config())
     }
 
-    fn cancel(external_id: String, peer: String, remove: bool) -> Result<(), ProviderError> {
-        transfers::cancel(&api::connect()?, &external_id, &peer, remove)
+    fn cancel(transfer: TransferRef) -> Result<(), ProviderError> {
+        transfers::cancel(&api::connect()?, &transfer)
     }
 
-    fn clear_finished() -> Result<(), ProviderError> {
-        api::connect()?
-            .delete("/api/v0/transfers/downloads/all/completed")
-            .send()?;
-        Ok(())
+    fn remove(transfer: TransferRef) -> Result<(), ProviderError> {
+        transfers::remove(&api::connect()?, &transfer)
+    }
+
+    fn queue_position(transfer: TransferRef) -> Result<Option<u32>, ProviderError> {
+        transfers::queue_position(&api::connect()?, &transfer)
     }
 }
 

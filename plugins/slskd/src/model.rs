@@ -69,6 +69,10 @@ pub struct Search {
     #[serde(default)]
     pub is_complete: bool,
     #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
     pub response_count: u64,
     #[serde(default)]
     pub ended_at: Option<String>,

@@ -3,10 +3,13 @@
 
 use serde_json::json;
 use tributary_plugin_sdk::http::{Client, path_segment};
-use tributary_plugin_sdk::{Candidate, ProviderError, SearchProgress, TrackQuery, clock, warn};
+use tributary_plugin_sdk::{
+    Candidate, PeerFile, ProviderError, SearchProgress, Source, TrackQuery, clock, warn,
+};
 
 use crate::api::message_of;
-use crate::model::{Search, SearchFile, SearchResponse};
+use crate::model::{Search, SearchFile, SearchResponse, SlskdTransfer, UserTransfers};
+use crate::states::SHUTDOWN_MESSAGE;
 use crate::timefmt::timestamp_ms;
 
 /// After `isComplete`, how long empty responses with `responseCount > 0` are taken for the race
@@ -24,6 +27,60 @@ pub fn search_text(query: &TrackQuery) -> String {
         .filter(|w| w.chars().count() > 1)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The search's handle for the host: slskd's id and the inactivity timeout it was started with
+/// (`<id>@<ms>`). The plugin keeps no state between calls, and the timeout tells a search slskd
+/// cut short (it restarted) from one that ran its course.
+pub fn handle(id: &str, timeout_ms: u32) -> String {
+    format!("{id}@{timeout_ms}")
+}
+
+/// slskd's id and the timeout back from a handle (a bare id has no known timeout).
+pub fn parse_handle(handle: &str) -> (&str, Option<i64>) {
+    match handle.rsplit_once('@') {
+        Some((id, ms)) => (id, ms.parse().ok()),
+        None => (handle, None),
+    }
+}
+
+/// A search slskd says timed out, sooner than its timeout after it started and with nothing
+/// found: slskd restarted meanwhile (it ends every running search that way at start-up).
+pub fn cut_short(search: &Search, timeout_ms: Option<i64>) -> bool {
+    let (Some(timeout), Some(started), Some(ended)) = (
+        timeout_ms,
+        search.started_at.as_deref().and_then(timestamp_ms),
+        search.ended_at.as_deref().and_then(timestamp_ms),
+    ) else {
+        return false;
+    };
+    search.state.contains("TimedOut") && search.response_count == 0 && ended - started < timeout
+}
+
+/// Whether slskd restarted while this search ran: at start-up it ends running searches with
+/// nothing found, and marks in-flight downloads `Application shut down` at the same moment.
+/// Only asked of a search that found nothing, so it costs one list call in that case alone.
+fn restarted_during(slskd: &Client, search: &Search) -> Result<bool, ProviderError> {
+    let empty_timeout = search.state.contains("TimedOut") && search.response_count == 0;
+    let Some(started) = search.started_at.as_deref().and_then(timestamp_ms) else {
+        return Ok(false);
+    };
+    if !empty_timeout {
+        return Ok(false);
+    }
+    let users: Vec<UserTransfers> = slskd.get("/api/v0/transfers/downloads").send()?.json()?;
+    Ok(users
+        .into_iter()
+        .flat_map(|u| u.directories)
+        .flat_map(|d| d.files)
+        .filter_map(|v| serde_json::from_value::<SlskdTransfer>(v).ok())
+        .any(|t| {
+            t.exception.as_deref() == Some(SHUTDOWN_MESSAGE)
+                && t.ended_at
+                    .as_deref()
+                    .and_then(timestamp_ms)
+                    .is_some_and(|ended| ended >= started)
+        }))
 }
 
 pub fn start(slskd: &Client, query: &TrackQuery) -> Result<String, ProviderError> {
@@ -52,10 +109,11 @@ pub fn start(slskd: &Client, query: &TrackQuery) -> Result<String, ProviderError
         })
         .send()?
         .json()?;
-    Ok(search.id)
+    Ok(handle(&search.id, query.search_timeout_ms.max(5)))
 }
 
-pub fn poll(slskd: &Client, search_id: &str) -> Result<SearchProgress, ProviderError> {
+pub fn poll(slskd: &Client, search_handle: &str) -> Result<SearchProgress, ProviderError> {
+    let (search_id, timeout_ms) = parse_handle(search_handle);
     let id = path_segment(search_id);
     let search: Search = slskd
         .get(&format!("/api/v0/searches/{id}"))
@@ -66,6 +124,12 @@ pub fn poll(slskd: &Client, search_id: &str) -> Result<SearchProgress, ProviderE
             complete: false,
             candidates: Vec::new(),
         });
+    }
+    if cut_short(&search, timeout_ms) || restarted_during(slskd, &search)? {
+        return Err(ProviderError::Unreachable(format!(
+            "slskd restarted during search {search_id} and ended it with nothing ({}); search again",
+            search.state
+        )));
     }
     let responses: Vec<serde_json::Value> = slskd
         .get(&format!("/api/v0/searches/{id}/responses"))
@@ -88,21 +152,21 @@ pub fn poll(slskd: &Client, search_id: &str) -> Result<SearchProgress, ProviderE
             Err(e) => warn!("skipping a search response slskd sent that we cannot read: {e}"),
         }
     }
-    // Finished and read: the search is of no more use to slskd either.
-    let deleted = slskd
-        .delete(&format!("/api/v0/searches/{id}"))
-        .accept_any_status()
-        .send()?;
-    if !deleted.is_success() {
-        warn!(
-            "could not delete search {search_id}: status {}",
-            deleted.status()
-        );
-    }
     Ok(SearchProgress {
         complete: true,
         candidates,
     })
+}
+
+/// The host is done with the search: stop it (slskd keeps a running search going until its
+/// inactivity timeout otherwise) and delete it, so none is left stored in slskd.
+pub fn end(slskd: &Client, search_handle: &str) -> Result<(), ProviderError> {
+    let (search_id, _) = parse_handle(search_handle);
+    let path = format!("/api/v0/searches/{}", path_segment(search_id));
+    // A search that already ended (or is unknown) answers 404 to the stop: nothing to stop.
+    slskd.put(&path).accept_status(404).send()?;
+    slskd.delete(&path).accept_status(404).send()?;
+    Ok(())
 }
 
 fn candidates_of(response: SearchResponse) -> Vec<Candidate> {
@@ -124,10 +188,16 @@ fn candidates_of(response: SearchResponse) -> Vec<Candidate> {
         } else {
             file.extension.to_ascii_lowercase()
         };
+        let size = u64::try_from(file.size).unwrap_or(0);
         out.push(Candidate {
+            source: Source::PeerFile(PeerFile {
+                peer: response.username.clone(),
+                filename: file.filename.clone(),
+                size,
+            }),
             peer: response.username.clone(),
-            filename: file.filename,
-            size: u64::try_from(file.size).unwrap_or(0),
+            name: file.filename,
+            size: Some(size),
             extension,
             bitrate_kbps: file.bit_rate,
             bit_depth: file.bit_depth,
@@ -177,6 +247,33 @@ mod tests {
             "ha Take On Me Remastered"
         );
         assert_eq!(search_text(&query("X", "-")), "");
+    }
+
+    #[test]
+    fn a_handle_carries_the_timeout_and_tells_a_cut_search_from_a_finished_one() {
+        let h = handle("8d0f0bb4-9c1e-4f55-a0a2-5d1b7e3c9f01", 15_000);
+        assert_eq!(
+            parse_handle(&h),
+            ("8d0f0bb4-9c1e-4f55-a0a2-5d1b7e3c9f01", Some(15_000))
+        );
+        assert_eq!(parse_handle("bare"), ("bare", None));
+        let search = |state: &str, ended: &str, responses: u64| Search {
+            id: "x".into(),
+            is_complete: true,
+            state: state.into(),
+            started_at: Some("2026-08-22T18:00:00Z".into()),
+            ended_at: Some(ended.into()),
+            response_count: responses,
+        };
+        let cut = search("Completed, TimedOut", "2026-08-22T18:00:04Z", 0);
+        assert!(cut_short(&cut, Some(15_000)));
+        assert!(!cut_short(&cut, None), "no known timeout: taken as it is");
+        let ran = search("Completed, TimedOut", "2026-08-22T18:00:16Z", 0);
+        assert!(!cut_short(&ran, Some(15_000)), "nothing found, honestly");
+        let found = search("Completed, TimedOut", "2026-08-22T18:00:04Z", 3);
+        assert!(!cut_short(&found, Some(15_000)));
+        let limit = search("Completed, ResponseLimitReached", "2026-08-22T18:00:04Z", 0);
+        assert!(!cut_short(&limit, Some(15_000)));
     }
 
     #[test]

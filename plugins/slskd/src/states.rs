@@ -49,22 +49,24 @@ impl Flags {
     }
 }
 
-/// slskd 0.26 retries errored and timed-out downloads this many times by default.
+/// slskd 0.26 retries errored and timed-out downloads this many times by default
+/// (`transfers.download.retry.attempts`; the plugin's `retry_attempts` setting follows it).
 pub const SLSKD_DEFAULT_ATTEMPTS: u32 = 3;
 
 /// slskd writes this exception when it marks in-flight downloads failed at startup; it then
 /// re-enqueues the same files under new ids.
-const SHUTDOWN_MESSAGE: &str = "Application shut down";
+pub const SHUTDOWN_MESSAGE: &str = "Application shut down";
 
 /// Maps one transfer's state (plus its exception and attempts) to the neutral state.
 pub fn neutral_state(
     flags: Flags,
     exception: Option<&str>,
     attempts: Option<u32>,
+    max_attempts: u32,
 ) -> (TransferState, Option<TransferFailure>) {
     let message = exception.unwrap_or_default().to_owned();
     // 0.26 may retry errored/timed-out transfers by itself; older versions (no `attempts`) never do.
-    let may_retry = attempts.is_some_and(|a| a < SLSKD_DEFAULT_ATTEMPTS);
+    let may_retry = attempts.is_some_and(|a| a < max_attempts);
     let failed = |reason, provider_may_retry| {
         (
             TransferState::Failed,
@@ -118,7 +120,7 @@ mod tests {
     fn map(state: &str) -> (TransferState, Option<FailureReason>) {
         let (flags, unknown) = Flags::parse(state);
         assert!(unknown.is_empty(), "{unknown:?}");
-        let (s, f) = neutral_state(flags, None, Some(3));
+        let (s, f) = neutral_state(flags, None, Some(3), SLSKD_DEFAULT_ATTEMPTS);
         (s, f.map(|f| f.reason))
     }
 
@@ -159,23 +161,43 @@ mod tests {
     }
 
     #[test]
+    fn the_retry_hint_follows_slskds_configured_attempts() {
+        let (flags, _) = Flags::parse("Completed, TimedOut");
+        let hint = |attempts, max| {
+            neutral_state(flags, Some("x"), Some(attempts), max)
+                .1
+                .unwrap()
+                .provider_may_retry
+        };
+        assert!(hint(1, 3));
+        assert!(!hint(3, 3));
+        assert!(hint(3, 5));
+        assert!(!hint(1, 1), "retries switched off in slskd");
+    }
+
+    #[test]
     fn retry_hints_follow_attempts_and_restarts() {
         let (flags, _) = Flags::parse("Completed, Errored");
-        let (_, f) = neutral_state(flags, Some("Transfer failed"), Some(1));
+        let (_, f) = neutral_state(flags, Some("Transfer failed"), Some(1), 3);
         assert!(f.unwrap().provider_may_retry);
-        let (_, f) = neutral_state(flags, Some("Transfer failed"), None);
+        let (_, f) = neutral_state(flags, Some("Transfer failed"), None, 3);
         assert!(
             !f.unwrap().provider_may_retry,
             "pre-0.25 slskd never retries"
         );
-        let (_, f) = neutral_state(flags, Some("Application shut down"), Some(3));
+        let (_, f) = neutral_state(flags, Some("Application shut down"), Some(3), 3);
         let f = f.unwrap();
         assert_eq!(f.reason, FailureReason::ProviderRestarted);
         assert!(f.provider_may_retry);
-        let (_, f) = neutral_state(flags, Some("User x appears to be offline"), Some(3));
+        let (_, f) = neutral_state(flags, Some("User x appears to be offline"), Some(3), 3);
         assert_eq!(f.unwrap().reason, FailureReason::PeerOffline);
         let (flags, _) = Flags::parse("Completed, Rejected");
-        let (_, f) = neutral_state(flags, Some("Transfer rejected: File not shared."), Some(1));
+        let (_, f) = neutral_state(
+            flags,
+            Some("Transfer rejected: File not shared."),
+            Some(1),
+            3,
+        );
         assert!(
             !f.unwrap().provider_may_retry,
             "rejections are never retried by slskd"

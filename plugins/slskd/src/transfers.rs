@@ -1,23 +1,45 @@
-//! Downloads: enqueue, list, cancel.
+//! Downloads: enqueue, list, cancel, remove, queue position.
 
 use serde_json::json;
 use tributary_plugin_sdk::http::{Client, Response, path_segment};
-use tributary_plugin_sdk::{ProviderError, Source, Transfer, warn};
+use tributary_plugin_sdk::{
+    Enqueued, PeerFile, ProviderError, Transfer, TransferRef, TransferState, config, warn,
+};
 
 use crate::api::message_of;
 use crate::model::{EnqueueResult, SlskdTransfer, UserTransfers};
-use crate::states::{Flags, neutral_state};
+use crate::states::{Flags, SLSKD_DEFAULT_ATTEMPTS, neutral_state};
 use crate::timefmt::timestamp_ms;
 
-/// Enqueues one file; returns slskd's transfer id.
-pub fn enqueue(slskd: &Client, source: &Source) -> Result<String, ProviderError> {
-    let user = path_segment(&source.peer);
+/// What the operator told the plugin about this slskd, beside where it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Setup {
+    /// slskd's downloads directory, as Tributary sees it.
+    pub downloads_dir: Option<String>,
+    /// slskd's `transfers.download.retry.attempts`.
+    pub retry_attempts: u32,
+}
+
+impl Setup {
+    pub fn from_config() -> Setup {
+        Setup {
+            downloads_dir: config::get("downloads_dir"),
+            retry_attempts: config::get("retry_attempts")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(SLSKD_DEFAULT_ATTEMPTS),
+        }
+    }
+}
+
+/// Enqueues one file; returns slskd's transfer id and when slskd created it.
+pub fn enqueue(slskd: &Client, file: &PeerFile) -> Result<Enqueued, ProviderError> {
+    let user = path_segment(&file.peer);
     // `size` must be the exact size the peer reported, or slskd ends the transfer Aborted.
-    let body = json!([{ "filename": source.filename, "size": source.size }]);
+    let body = json!([{ "filename": file.filename, "size": file.size }]);
     let answer = slskd
         .post(&format!("/api/v0/transfers/downloads/{user}"))
         .json(&body)
-        .map_status(|status, answer| enqueue_refused(source, status, answer))
+        .map_status(|status, answer| enqueue_refused(file, status, answer))
         .send()?;
     // 0.24+: `{enqueued, failed}`; up to 0.23: an empty 201.
     if !answer.is_body_blank() {
@@ -26,32 +48,49 @@ pub fn enqueue(slskd: &Client, source: &Source) -> Result<String, ProviderError>
             .enqueued
             .into_iter()
             .filter_map(|v| serde_json::from_value::<SlskdTransfer>(v).ok())
-            .find(|t| t.filename == source.filename);
+            .find(|t| t.filename == file.filename);
         if let Some(transfer) = ours {
-            return Ok(transfer.id);
+            return Ok(enqueued(&transfer));
         }
         if result.failed.is_empty() {
             return Err(ProviderError::Protocol(format!(
                 "slskd accepted the enqueue of {} but did not list it",
-                source.filename
+                file.filename
             )));
         }
-        // "Skipped: already in progress" lands in `failed`: the active record is ours then.
+        // "Skipped: already in progress" lands in `failed`: the active record is the one that
+        // fetches the file (the host tells its own older transfers from it).
     }
-    find_newest(slskd, &source.peer, &source.filename)?.ok_or_else(|| {
-        ProviderError::Rejected(format!(
-            "slskd did not enqueue {} from {}",
-            source.filename, source.peer
-        ))
-    })
+    find_newest(slskd, &file.peer, &file.filename)?
+        .map(|t| enqueued(&t))
+        .ok_or_else(|| {
+            ProviderError::Rejected(format!(
+                "slskd did not enqueue {} from {}",
+                file.filename, file.peer
+            ))
+        })
+}
+
+fn enqueued(t: &SlskdTransfer) -> Enqueued {
+    Enqueued {
+        external_id: t.id.clone(),
+        requested_at_ms: requested_at_ms(t),
+    }
+}
+
+fn requested_at_ms(t: &SlskdTransfer) -> Option<u64> {
+    t.requested_at
+        .as_deref()
+        .and_then(timestamp_ms)
+        .and_then(|ms| u64::try_from(ms).ok())
 }
 
 /// What an enqueue refusal says about the peer, the file or slskd (`None`: the usual meaning).
-fn enqueue_refused(source: &Source, status: u16, answer: &Response) -> Option<ProviderError> {
+fn enqueue_refused(file: &PeerFile, status: u16, answer: &Response) -> Option<ProviderError> {
     let message = message_of(answer);
     let text = format!(
         "enqueue {} from {}: slskd answered {status}: {message}",
-        source.filename, source.peer
+        file.filename, file.peer
     );
     Some(match status {
         400 => ProviderError::Rejected(text),
@@ -74,7 +113,7 @@ fn find_newest(
     slskd: &Client,
     peer: &str,
     filename: &str,
-) -> Result<Option<String>, ProviderError> {
+) -> Result<Option<SlskdTransfer>, ProviderError> {
     let user = path_segment(peer);
     let answer = slskd
         .get(&format!("/api/v0/transfers/downloads/{user}"))
@@ -90,17 +129,11 @@ fn find_newest(
         .flat_map(|d| d.files)
         .filter_map(|v| serde_json::from_value::<SlskdTransfer>(v).ok())
         .filter(|t| t.filename == filename && !t.removed)
-        .max_by_key(|t| {
-            t.requested_at
-                .as_deref()
-                .and_then(timestamp_ms)
-                .unwrap_or(i64::MIN)
-        })
-        .map(|t| t.id))
+        .max_by_key(|t| requested_at_ms(t).unwrap_or(0)))
 }
 
 /// Every download slskd knows of. One record we cannot read is skipped and logged.
-pub fn list(slskd: &Client) -> Result<Vec<Transfer>, ProviderError> {
+pub fn list(slskd: &Client, setup: &Setup) -> Result<Vec<Transfer>, ProviderError> {
     let users: Vec<UserTransfers> = slskd.get("/api/v0/transfers/downloads").send()?.json()?;
     let mut out = Vec::new();
     for file in users
@@ -109,26 +142,44 @@ pub fn list(slskd: &Client) -> Result<Vec<Transfer>, ProviderError> {
         .flat_map(|d| d.files)
     {
         match serde_json::from_value::<SlskdTransfer>(file) {
-            Ok(t) => match to_neutral(&t) {
-                Some(transfer) => out.push(transfer),
-                None => warn!(
-                    "skipping transfer {} with unknown state {:?}",
-                    t.id, t.state
-                ),
-            },
+            Ok(t) => out.push(to_neutral(&t, setup)),
             Err(e) => warn!("skipping a transfer record we cannot read: {e}"),
         }
     }
     Ok(out)
 }
 
-/// The neutral view of one record; `None` when its state has a flag we do not know.
-pub fn to_neutral(t: &SlskdTransfer) -> Option<Transfer> {
-    let (flags, unknown) = Flags::parse(&t.state);
-    if !unknown.is_empty() {
+/// Where slskd puts a finished download: `<downloads>/<remote parent folder>/<file name>` (its
+/// default `${SOURCE_DIRECTORY}` destination).
+pub fn local_path(downloads_dir: &str, remote: &str) -> Option<String> {
+    let mut parts = remote.rsplit(['\\', '/']).filter(|p| !p.is_empty());
+    let name = parts.next()?;
+    let folder = parts.next();
+    let unsafe_part = |p: &str| p == "." || p == "..";
+    if unsafe_part(name) || folder.is_some_and(unsafe_part) {
         return None;
     }
-    let (state, failure) = neutral_state(flags, t.exception.as_deref(), t.attempts);
+    let base = downloads_dir.trim_end_matches('/');
+    Some(match folder {
+        Some(folder) => format!("{base}/{folder}/{name}"),
+        None => format!("{base}/{name}"),
+    })
+}
+
+/// The neutral view of one record. A state with a flag this plugin does not know is reported
+/// as unknown, with slskd's own words, and the host keeps the download as it was.
+pub fn to_neutral(t: &SlskdTransfer, setup: &Setup) -> Transfer {
+    let (flags, unknown) = Flags::parse(&t.state);
+    let (state, failure) = if unknown.is_empty() {
+        neutral_state(
+            flags,
+            t.exception.as_deref(),
+            t.attempts,
+            setup.retry_attempts,
+        )
+    } else {
+        (TransferState::Unknown, None)
+    };
     let size = u64::try_from(t.size).unwrap_or(0);
     // bytesRemaining can be negative; bytesTransferred is the number to trust, within size.
     let mut transferred = u64::try_from(t.bytes_transferred).unwrap_or(0);
@@ -140,75 +191,135 @@ pub fn to_neutral(t: &SlskdTransfer) -> Option<Transfer> {
     } else {
         0.0
     };
-    Some(Transfer {
+    let local_path = match (state, &setup.downloads_dir) {
+        (TransferState::Succeeded, Some(dir)) => local_path(dir, &t.filename),
+        _ => None,
+    };
+    Transfer {
         external_id: t.id.clone(),
         peer: t.username.clone(),
         filename: t.filename.clone(),
-        size,
+        size: (size > 0).then_some(size),
         bytes_transferred: transferred,
         speed_bytes_per_sec: speed,
         queue_position: t.place_in_queue.and_then(|p| u32::try_from(p).ok()),
         state,
         failure,
-    })
+        state_detail: Some(t.state.clone()),
+        requested_at_ms: requested_at_ms(t),
+        local_path,
+    }
 }
 
-/// Cancels a transfer; with `remove`, also removes it when it has already ended (slskd cannot
-/// remove a running one: the host clears it later with `clear-finished`).
-pub fn cancel(
-    slskd: &Client,
-    external_id: &str,
-    peer: &str,
-    remove: bool,
-) -> Result<(), ProviderError> {
-    let path = format!(
+fn transfer_path(t: &TransferRef) -> String {
+    format!(
         "/api/v0/transfers/downloads/{}/{}",
-        path_segment(peer),
-        path_segment(external_id)
-    );
+        path_segment(&t.peer),
+        path_segment(&t.external_id)
+    )
+}
+
+/// Cancels a transfer. slskd cancels asynchronously: the record ends `Completed, Cancelled` a
+/// moment later, and the host removes it then.
+pub fn cancel(slskd: &Client, t: &TransferRef) -> Result<(), ProviderError> {
     slskd
-        .delete(&path)
+        .delete(&transfer_path(t))
         .query("remove", false)
         .map_status(|status, _| {
-            matches!(status, 400 | 404)
-                .then(|| ProviderError::NotFound(format!("slskd has no transfer {external_id}")))
+            (status == 400).then(|| {
+                ProviderError::NotFound(format!("slskd has no transfer {}", t.external_id))
+            })
         })
         .send()?;
-    if remove {
-        let answer = slskd.get(&path).accept_status(404).send()?;
-        if answer.status() == 404 {
-            return Ok(());
-        }
-        let current: SlskdTransfer = answer.json()?;
-        if Flags::parse(&current.state).0.completed {
-            slskd.delete(&path).query("remove", true).send()?;
-        }
-    }
     Ok(())
+}
+
+/// Removes an ended transfer from slskd's list (slskd leaves a running one where it is).
+pub fn remove(slskd: &Client, t: &TransferRef) -> Result<(), ProviderError> {
+    slskd
+        .delete(&transfer_path(t))
+        .query("remove", true)
+        .map_status(|status, _| {
+            (status == 400).then(|| {
+                ProviderError::NotFound(format!("slskd has no transfer {}", t.external_id))
+            })
+        })
+        .send()?;
+    Ok(())
+}
+
+/// Asks the peer where the transfer stands in its upload queue (a bare integer). A peer that
+/// does not answer, or is offline, says nothing.
+pub fn queue_position(slskd: &Client, t: &TransferRef) -> Result<Option<u32>, ProviderError> {
+    let answer = slskd
+        .get(&format!("{}/position", transfer_path(t)))
+        .map_status(|status, _| {
+            matches!(status, 400 | 404).then(|| {
+                ProviderError::NotFound(format!("slskd has no transfer {}", t.external_id))
+            })
+        })
+        .accept_status(500)
+        .send()?;
+    if answer.status() == 500 {
+        return Ok(None);
+    }
+    let position: i64 = answer.json()?;
+    Ok(u32::try_from(position).ok())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tributary_plugin_sdk::{FailureReason, TransferState};
+    use tributary_plugin_sdk::FailureReason;
 
     fn transfer(json: &str) -> SlskdTransfer {
         serde_json::from_str(json).unwrap()
     }
 
+    fn setup() -> Setup {
+        Setup {
+            downloads_dir: Some("/srv/slskd/downloads".into()),
+            retry_attempts: 3,
+        }
+    }
+
     #[test]
-    fn in_progress_records_map_with_bytes_and_speed() {
+    fn in_progress_records_map_with_bytes_speed_and_times() {
         let t = transfer(
             r#"{"id":"0b9f","username":"vinylhoarder","filename":"a\\b.flac","size":41943040,"state":"InProgress",
             "requestedAt":"2026-08-22T18:04:11.5134417","startedAt":"2026-08-22T18:05:40.2203991Z",
             "bytesTransferred":17301504,"averageSpeed":1198734.27,"attempts":1,"removed":false,
             "bytesRemaining":24641536,"elapsedTime":"00:00:14.4310022","percentComplete":41.25}"#,
         );
-        let n = to_neutral(&t).unwrap();
+        let n = to_neutral(&t, &setup());
         assert_eq!(n.state, TransferState::InProgress);
         assert_eq!(n.bytes_transferred, 17301504);
         assert!((n.speed_bytes_per_sec - 1198734.27).abs() < 1e-6);
         assert!(n.failure.is_none());
+        assert_eq!(n.requested_at_ms, Some(1_787_421_851_513));
+        assert_eq!(n.state_detail.as_deref(), Some("InProgress"));
+        assert_eq!(n.local_path, None, "only a finished file has a place");
+    }
+
+    #[test]
+    fn a_finished_file_says_where_slskd_put_it() {
+        let t = transfer(
+            r#"{"id":"7d2e","username":"u","filename":"@@kzvbq\\Music\\Boards of Canada\\(1998) MHTRTC\\04 - Telephasic Workshop.flac",
+            "size":31457280,"state":"Completed, Succeeded","bytesTransferred":31457280,"averageSpeed":1}"#,
+        );
+        let n = to_neutral(&t, &setup());
+        assert_eq!(
+            n.local_path.as_deref(),
+            Some("/srv/slskd/downloads/(1998) MHTRTC/04 - Telephasic Workshop.flac")
+        );
+        let unknown_dir = to_neutral(&t, &Setup::default());
+        assert_eq!(unknown_dir.local_path, None);
+        assert_eq!(
+            local_path("/d/", "share/sub/x.mp3").as_deref(),
+            Some("/d/sub/x.mp3")
+        );
+        assert_eq!(local_path("/d", "x.mp3").as_deref(), Some("/d/x.mp3"));
+        assert_eq!(local_path("/d", "a\\..\\x.mp3"), None);
     }
 
     #[test]
@@ -217,7 +328,7 @@ mod tests {
             r#"{"id":"1","username":"u","filename":"f.mp3","size":100,"state":"InProgress",
             "bytesTransferred":150,"averageSpeed":-3,"bytesRemaining":-50,"elapsedTime":"1.00:00:03.5"}"#,
         );
-        let n = to_neutral(&t).unwrap();
+        let n = to_neutral(&t, &setup());
         assert_eq!(n.bytes_transferred, 100);
         assert_eq!(n.speed_bytes_per_sec, 0.0);
     }
@@ -228,7 +339,7 @@ mod tests {
             r#"{"id":"e5f6","username":"u","filename":"f","size":1,"state":"Completed, Rejected",
             "bytesTransferred":0,"averageSpeed":0,"exception":"Transfer rejected: File not shared.","attempts":1}"#,
         );
-        let n = to_neutral(&t).unwrap();
+        let n = to_neutral(&t, &setup());
         assert_eq!(n.state, TransferState::Failed);
         let f = n.failure.unwrap();
         assert_eq!(f.reason, FailureReason::Rejected);
@@ -236,9 +347,12 @@ mod tests {
     }
 
     #[test]
-    fn unknown_states_are_not_guessed() {
+    fn unknown_states_are_reported_not_guessed() {
         let t =
             transfer(r#"{"id":"1","username":"u","filename":"f","state":"Completed, Teleported"}"#);
-        assert!(to_neutral(&t).is_none());
+        let n = to_neutral(&t, &setup());
+        assert_eq!(n.state, TransferState::Unknown);
+        assert_eq!(n.state_detail.as_deref(), Some("Completed, Teleported"));
+        assert!(n.failure.is_none());
     }
 }
