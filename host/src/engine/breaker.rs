@@ -56,6 +56,9 @@ pub struct Breaker {
     /// A half-open trial call is under way.
     #[serde(skip)]
     pub trial_in_flight: bool,
+    /// The provider configuration this state was recorded under (see `ProviderOptions`).
+    #[serde(default)]
+    pub config_fingerprint: String,
 }
 
 impl Default for Breaker {
@@ -68,6 +71,7 @@ impl Default for Breaker {
             last_success: None,
             last_error: None,
             trial_in_flight: false,
+            config_fingerprint: String::new(),
         }
     }
 }

@@ -1,42 +1,67 @@
 //! The dispatcher: takes waiting downloads in dispatch order and hands them to their provider
-//! (search, rank, enqueue), within each provider's concurrency limit and circuit breaker, unless
-//! the queue is paused. It also brings due automatic retries back to the queue.
+//! (search, rank, enqueue), within each provider's concurrency limit, circuit breaker and call
+//! gates, unless the queue is paused. It also brings due automatic retries back to the queue.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use uuid::Uuid;
 
 use super::breaker::CircuitState;
-use super::download::{Attempt, ChosenSource, Download, FailureCause, Status, TriedSource};
-use super::manager::{EngineError, Inner, ProviderSlot, move_to};
-use super::provider::{Candidate, ProviderError, Source, TrackQuery};
-use super::ranking::Wanted;
-use super::retry::RetryDecision;
-use crate::store::Updated;
+use super::call_gates::CallKind;
+use super::core::{Core, ignore_stale, move_to};
+use super::download::{ChosenSource, Download, FailureCause, Status};
+use super::manager::EngineError;
+use super::provider::{ProviderError, TransferRef};
+use super::provider_slot::ProviderSlot;
+use super::search::search;
 
 /// How many waiting downloads one pass looks at.
 const WAITING_WINDOW: usize = 500;
 
-pub(super) async fn run(inner: Arc<Inner>) {
-    let mut stop = inner.stopping();
+pub(super) async fn run(core: Arc<Core>) {
+    let mut stop = core.stopping();
     loop {
-        if let Err(e) = pass(&inner) {
+        if let Err(e) = pass(&core) {
             tracing::error!("dispatcher: {e}");
         }
         tokio::select! {
-            _ = inner.wake.notified() => {}
-            _ = tokio::time::sleep(inner.settings.dispatch_interval) => {}
+            _ = core.woken_or(core.settings().dispatch_interval) => {}
             _ = stop.changed() => return,
         }
     }
 }
 
-fn pass(inner: &Arc<Inner>) -> Result<(), EngineError> {
-    let now = inner.now();
-    for d in inner.store.retries_due(now, 100)? {
-        let result = inner.apply(d.id, |d, now| {
+/// What a provider's call gates and breaker allow a waiting download now.
+fn may_dispatch(core: &Core, slot: &ProviderSlot, d: &Download) -> bool {
+    if slot.provider().is_none() || slot.breaker().state != CircuitState::Closed {
+        return false;
+    }
+    let kind = match &d.source {
+        Some(s) if !d.has_tried(&s.peer, s.key()) => CallKind::Enqueue,
+        _ => CallKind::Search,
+    };
+    let now = core.now();
+    let gates = slot.gates();
+    gates.open(kind, now) && gates.open(CallKind::Enqueue, now)
+}
+
+/// The file was enqueued before, and that transfer has not ended at the provider yet: slskd
+/// refuses a second transfer of one file, and the old one must not be taken for the new.
+fn previous_transfer_running(released: &[(String, crate::store::Released)], d: &Download) -> bool {
+    let Some(s) = &d.source else {
+        return false;
+    };
+    released
+        .iter()
+        .any(|(_, r)| !r.ended && r.peer == s.peer && r.filename == s.filename)
+}
+
+fn pass(core: &Arc<Core>) -> Result<(), EngineError> {
+    let now = core.now();
+    for d in core.store().retries_due(now, 100)? {
+        let result = core.apply(d.id, |d, now| {
             if d.status != Status::Failed || d.next_retry_at.is_none_or(|at| at > now) {
                 return Err(EngineError::Stale(d.id));
             }
@@ -50,7 +75,7 @@ fn pass(inner: &Arc<Inner>) -> Result<(), EngineError> {
         });
         ignore_stale(result)?;
     }
-    if inner.is_paused() {
+    if core.is_paused() {
         return Ok(());
     }
     // Occupancy is bounded by the limits themselves, so counting it is cheap.
@@ -61,30 +86,51 @@ fn pass(inner: &Arc<Inner>) -> Result<(), EngineError> {
         Status::Downloading,
         Status::Stalled,
     ] {
-        for d in inner.store.with_status(status)? {
+        for d in core.store().with_status(status)? {
             *occupied.entry(d.provider_id).or_default() += 1;
         }
     }
-    let limit = inner.settings.concurrency_per_provider;
-    for d in inner.store.waiting_in_order(WAITING_WINDOW)? {
-        let Some(slot) = inner.providers.get(&d.provider_id) else {
+    let limit = core.settings().concurrency_per_provider;
+    let mut released: HashMap<String, Vec<(String, crate::store::Released)>> = HashMap::new();
+    for d in core.store().waiting_in_order(WAITING_WINDOW)? {
+        let Some(slot) = core.slot(&d.provider_id) else {
             continue;
         };
-        // While the breaker is not closed, downloads wait: they do not fail.
-        if slot.breaker().state != CircuitState::Closed {
+        // While the breaker is not closed, the gates are shut or the plugin is away,
+        // downloads wait: they do not fail.
+        if !may_dispatch(core, &slot, &d) {
             continue;
         }
         let used = occupied.entry(d.provider_id.clone()).or_default();
         if *used >= limit {
             continue;
         }
-        let claimed = inner.apply(d.id, |d, now| {
+        let earlier = match released.get(&d.provider_id) {
+            Some(r) => r,
+            None => released
+                .entry(d.provider_id.clone())
+                .or_insert(core.store().released(&d.provider_id)?),
+        };
+        if previous_transfer_running(earlier, &d) {
+            let note = format!(
+                "Waiting for {} to end the previous transfer of this file",
+                d.provider_name
+            );
+            if d.status_message.as_deref() != Some(note.as_str()) {
+                ignore_stale(core.apply(d.id, |d, _| {
+                    d.status_message = Some(note);
+                    Ok(())
+                }))?;
+            }
+            continue;
+        }
+        let claimed = core.apply(d.id, |d, now| {
             if d.status != Status::Waiting {
                 return Err(EngineError::Stale(d.id));
             }
             move_to(d, Status::Pending, now)?;
             d.status_message = Some(match &d.source {
-                Some(s) if !d.has_tried(&s.peer, &s.filename) => {
+                Some(s) if !d.has_tried(&s.peer, s.key()) => {
                     format!("Sending to {}", d.provider_name)
                 }
                 _ => "Searching for a source".into(),
@@ -93,138 +139,146 @@ fn pass(inner: &Arc<Inner>) -> Result<(), EngineError> {
         });
         if ignore_stale(claimed)?.is_some() {
             *used += 1;
-            tokio::spawn(dispatch_one(inner.clone(), d.id));
+            tokio::spawn(dispatch_one(core.clone(), d.id));
         }
     }
     Ok(())
 }
 
-/// A stale record (a user acted first) is not an error for a background task.
-fn ignore_stale(result: Result<Updated, EngineError>) -> Result<Option<Updated>, EngineError> {
-    match result {
-        Ok(u) => Ok(Some(u)),
-        Err(EngineError::Stale(_) | EngineError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-async fn dispatch_one(inner: Arc<Inner>, id: Uuid) {
-    if let Err(e) = hand_over(&inner, id).await {
+async fn dispatch_one(core: Arc<Core>, id: Uuid) {
+    if let Err(e) = hand_over(&core, id).await {
         tracing::error!(download = %id, "dispatch failed: {e}");
     }
 }
 
-async fn hand_over(inner: &Arc<Inner>, id: Uuid) -> Result<(), EngineError> {
-    let Some(d) = inner.store.get(id)? else {
+async fn hand_over(core: &Arc<Core>, id: Uuid) -> Result<(), EngineError> {
+    let Some(d) = core.store().get(id)? else {
         return Ok(());
     };
     if d.status != Status::Pending || d.external_id.is_some() {
         return Ok(());
     }
-    let Some(slot) = inner.providers.get(&d.provider_id) else {
+    let Some(slot) = core.slot(&d.provider_id) else {
         return Ok(());
+    };
+    let Some(provider) = slot.provider() else {
+        return back_to_queue(core, id, &format!("{} is not loaded", d.provider_name));
     };
     let started = Instant::now();
     let chosen = match &d.source {
-        Some(s) if !d.has_tried(&s.peer, &s.filename) => s.clone(),
-        _ => match search(inner, slot, &d).await {
-            Ok(Some(c)) => ChosenSource {
-                peer: c.peer.clone(),
-                filename: c.filename.clone(),
-                size: c.size,
-                format: (!c.extension.is_empty()).then(|| c.extension.clone()),
-                bitrate_kbps: c.bitrate_kbps,
+        Some(s) if !d.has_tried(&s.peer, s.key()) => s.clone(),
+        _ if !provider.descriptor().capabilities.search => {
+            let message = format!(
+                "{} cannot search: give the download a source",
+                d.provider_name
+            );
+            ignore_stale(core.fail(id, FailureCause::NotFound, &message, None))?;
+            return Ok(());
+        }
+        _ => match search(core, &slot, provider.as_ref(), &d).await {
+            Ok(ranked) => match ranked.first() {
+                Some(c) => ChosenSource::from_candidate(c),
+                None => {
+                    let message =
+                        format!("No source found for {} - {}", d.track.artist, d.track.title);
+                    ignore_stale(core.fail(id, FailureCause::NotFound, &message, None))?;
+                    return Ok(());
+                }
             },
-            Ok(None) => {
-                let message = format!("No source found for {} - {}", d.track.artist, d.track.title);
-                ignore_stale(fail(inner, id, FailureCause::NotFound, &message, None))?;
-                return Ok(());
-            }
-            Err(e) => return call_failed(inner, slot, id, None, e),
+            Err(e) => return call_failed(core, id, None, e),
         },
     };
-    let source = Source {
-        peer: chosen.peer.clone(),
-        filename: chosen.filename.clone(),
-        size: chosen.size,
+    let source = chosen.to_source();
+    let enqueued = {
+        // slskd takes two enqueues at once and answers 429 beyond: one at a time per provider.
+        let _turn = slot.enqueue_turn().await;
+        provider.enqueue(&source).await
     };
-    match slot.provider.enqueue(&source).await {
-        Ok(external_id) => {
-            record_success(inner, slot);
-            let result = inner.apply(id, |d, _| {
+    match enqueued {
+        Ok(enqueued) => {
+            core.call_succeeded(&slot, CallKind::Enqueue);
+            let external_id = enqueued.external_id.clone();
+            // A provider may answer with a transfer it already has for this file (slskd does
+            // for an active one): never one another download follows, nor one we let go of.
+            if let Some(other) = core.store().by_external(slot.id(), &external_id)?
+                && other.id != id
+            {
+                let message = format!(
+                    "{} is already being fetched for {} - {}",
+                    chosen.filename, other.track.artist, other.track.title
+                );
+                return ignore_stale(core.fail(
+                    id,
+                    FailureCause::Rejected,
+                    &message,
+                    Some(&chosen),
+                ))
+                .map(drop);
+            }
+            if core
+                .store()
+                .released(slot.id())?
+                .iter()
+                .any(|(released, _)| *released == external_id)
+            {
+                return back_to_queue(
+                    core,
+                    id,
+                    "the previous transfer of this file has not ended yet",
+                );
+            }
+            let result = core.apply(id, |d, _| {
                 if d.status != Status::Pending || d.external_id.is_some() {
                     return Err(EngineError::Stale(d.id));
                 }
-                d.external_id = Some(external_id.clone());
-                d.total_bytes = chosen.size;
+                d.external_id = Some(enqueued.external_id);
+                d.transfer_requested_at = enqueued.requested_at;
+                if chosen.size > 0 {
+                    d.total_bytes = chosen.size;
+                }
                 d.source = Some(chosen.clone());
                 d.status_message = Some(format!("Sent to {}", d.provider_name));
                 Ok(())
             });
             if ignore_stale(result)?.is_none() {
                 // Cancelled or paused while we were busy: take the transfer back.
-                if let Err(e) = slot.provider.cancel(&external_id, &source.peer, true).await {
-                    tracing::warn!(download = %id, "could not withdraw transfer {external_id}: {e}");
-                }
+                core.withdraw(
+                    &slot,
+                    TransferRef {
+                        external_id,
+                        peer: chosen.peer.clone(),
+                    },
+                    &chosen.filename,
+                );
             } else {
                 tracing::debug!(download = %id, "handed over in {:?}", started.elapsed());
             }
             Ok(())
         }
-        Err(e) => call_failed(inner, slot, id, Some(&chosen), e),
+        Err(e) => {
+            core.call_failed(&slot, CallKind::Enqueue, &e);
+            call_failed(core, id, Some(&chosen), e)
+        }
     }
 }
 
-/// Searches and ranks; `None` when nothing usable was found.
-async fn search(
-    inner: &Arc<Inner>,
-    slot: &ProviderSlot,
-    d: &Download,
-) -> Result<Option<Candidate>, ProviderError> {
-    let settings = &inner.settings;
-    let query = TrackQuery {
-        artist: d.track.artist.clone(),
-        title: d.track.title.clone(),
-        album: d.track.album.clone(),
-        duration_secs: None,
-        search_timeout_ms: u32::try_from(settings.search_timeout.as_millis()).unwrap_or(u32::MAX),
-    };
-    let search_id = slot.provider.start_search(&query).await?;
-    // The provider's own timeout plus slack for it to report completion.
-    let deadline = Instant::now() + settings.search_timeout + Duration::from_secs(5);
-    let candidates = loop {
-        let progress = slot.provider.poll_search(&search_id).await?;
-        if progress.complete || Instant::now() >= deadline {
-            break progress.candidates;
+/// Back to waiting, no retry spent: the provider's trouble, not the download's.
+fn back_to_queue(core: &Core, id: Uuid, why: &str) -> Result<(), EngineError> {
+    let result = core.apply(id, |d, now| {
+        if d.status != Status::Pending || d.external_id.is_some() {
+            return Err(EngineError::Stale(d.id));
         }
-        tokio::time::sleep(settings.search_poll).await;
-    };
-    record_success(inner, slot);
-    let wanted = Wanted {
-        title: &d.track.title,
-        duration_secs: None,
-    };
-    let tried: Vec<Source> = d
-        .tried_sources
-        .iter()
-        .map(|t| Source {
-            peer: t.peer.clone(),
-            filename: t.filename.clone(),
-            size: 0,
-        })
-        .collect();
-    Ok(settings
-        .ranking
-        .rank(&candidates, &wanted, &tried)
-        .first()
-        .map(|c| (*c).clone()))
+        move_to(d, Status::Waiting, now)?;
+        d.status_message = Some(format!("Waiting for {}: {why}", d.provider_name));
+        Ok(())
+    });
+    ignore_stale(result).map(drop)
 }
 
-/// A provider call failed: the breaker hears of provider-level failures; the download either
-/// waits (provider trouble, not its fault) or fails with a cause (the peer's doing).
+/// What a failed provider call means for the download: the peer's doing fails this source (and
+/// the retry policy decides what next); anything else puts it back in the queue.
 fn call_failed(
-    inner: &Arc<Inner>,
-    slot: &ProviderSlot,
+    core: &Core,
     id: Uuid,
     source: Option<&ChosenSource>,
     error: ProviderError,
@@ -236,127 +290,8 @@ fn call_failed(
         ProviderError::NotFound(_) => Some(FailureCause::NotFound),
         _ => None,
     };
-    if error.counts_against_provider() {
-        record_failure(inner, slot, &message);
-    }
     match cause {
-        Some(cause) => {
-            ignore_stale(fail(inner, id, cause, &message, source))?;
-        }
-        None => {
-            // Not the download's fault: back to the queue, no retry spent.
-            let result = inner.apply(id, |d, now| {
-                if d.status != Status::Pending || d.external_id.is_some() {
-                    return Err(EngineError::Stale(d.id));
-                }
-                move_to(d, Status::Waiting, now)?;
-                d.status_message = Some(format!("Waiting for {}: {message}", d.provider_name));
-                Ok(())
-            });
-            ignore_stale(result)?;
-        }
+        Some(cause) => ignore_stale(core.fail(id, cause, &message, source)).map(drop),
+        None => back_to_queue(core, id, &message),
     }
-    Ok(())
-}
-
-pub(super) fn record_success(inner: &Inner, slot: &ProviderSlot) {
-    let now = inner.now();
-    let snapshot = {
-        let mut b = slot.breaker();
-        let was = b.clone();
-        b.record_success(now);
-        // Only the state matters for persistence; last_success moves on every poll.
-        (was.state != b.state || was.consecutive_failures != 0).then(|| b.clone())
-    };
-    if let Some(b) = snapshot {
-        persist_breaker(inner, slot, &b);
-    }
-}
-
-pub(super) fn record_failure(inner: &Inner, slot: &ProviderSlot, error: &str) {
-    let now = inner.now();
-    let b = {
-        let mut b = slot.breaker();
-        b.record_failure(&inner.settings.breaker, now, error);
-        b.clone()
-    };
-    if b.state != CircuitState::Closed {
-        tracing::warn!(provider = %slot.provider.descriptor().id, "circuit {}: {error}", b.state.as_str());
-    }
-    persist_breaker(inner, slot, &b);
-}
-
-fn persist_breaker(inner: &Inner, slot: &ProviderSlot, b: &super::breaker::Breaker) {
-    if let Err(e) = inner.store.save_breaker(&slot.provider.descriptor().id, b) {
-        tracing::error!("cannot save circuit breaker state: {e}");
-    }
-    inner.announce();
-}
-
-/// Records a failure and applies the retry policy: another source now, the same search later,
-/// or give up.
-/// `source` is the file that failed when it is not (yet) the record's own `source`.
-pub(super) fn fail(
-    inner: &Inner,
-    id: Uuid,
-    cause: FailureCause,
-    message: &str,
-    source: Option<&ChosenSource>,
-) -> Result<Updated, EngineError> {
-    let policy = inner.settings.retry.clone();
-    inner.apply(id, |d, now| {
-        if d.status.is_terminal() || d.status == Status::Paused {
-            return Err(EngineError::Stale(d.id));
-        }
-        let tried = source.or(d.source.as_ref()).map(|s| TriedSource {
-            peer: s.peer.clone(),
-            filename: s.filename.clone(),
-        });
-        if let Some(t) = &tried
-            && cause != FailureCause::NotFound
-            && !d.has_tried(&t.peer, &t.filename)
-        {
-            d.tried_sources.push(t.clone());
-        }
-        d.attempts.push(Attempt {
-            source: tried,
-            cause,
-            message: message.to_owned(),
-            at: now,
-        });
-        d.external_id = None;
-        d.speed_bytes_per_sec = 0.0;
-        d.error_message = Some(message.to_owned());
-        match policy.decide(cause, d.retry_count, d.max_retries) {
-            RetryDecision::AnotherSourceNow => {
-                d.retry_count += 1;
-                move_to(d, Status::Waiting, now)?;
-                d.source = None;
-                d.source_fixed = false;
-                d.bytes_downloaded = 0;
-                d.failure_cause = Some(cause);
-                d.status_message = Some(format!(
-                    "Trying another source (attempt {} of {})",
-                    d.retry_count + 1,
-                    d.max_retries + 1
-                ));
-            }
-            RetryDecision::SearchAgainLater(delay) => {
-                d.retry_count += 1;
-                move_to(d, Status::Failed, now)?;
-                d.source = None;
-                d.source_fixed = false;
-                d.failure_cause = Some(cause);
-                d.next_retry_at = Some(now + delay);
-                d.status_message = Some(format!("Will search again in {} s", delay.as_secs()));
-            }
-            RetryDecision::GiveUp => {
-                move_to(d, Status::Failed, now)?;
-                d.failure_cause = Some(cause);
-                d.next_retry_at = None;
-                d.status_message = Some(format!("Gave up after {} attempts", d.attempts.len()));
-            }
-        }
-        Ok(())
-    })
 }

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::provider::{Candidate, Source};
+
 /// Where a download stands. Lower-case in JSON, as the API's `status` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,11 +134,63 @@ pub struct TrackInfo {
 /// The file chosen for a download.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChosenSource {
+    /// Who sends it: the peer, or the host a URI points at.
     pub peer: String,
+    /// The peer's full name for the file, or the name shown for a URI source.
     pub filename: String,
+    /// Bytes; 0 when not known yet.
     pub size: u64,
     pub format: Option<String>,
     pub bitrate_kbps: Option<u32>,
+    /// For a source named by a URI: the URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// For a URI naming several files: the one wanted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl ChosenSource {
+    /// What to hand the provider.
+    pub fn to_source(&self) -> Source {
+        match &self.uri {
+            Some(uri) => Source::Uri {
+                uri: uri.clone(),
+                file: self.file.clone(),
+                size: (self.size > 0).then_some(self.size),
+            },
+            None => Source::PeerFile {
+                peer: self.peer.clone(),
+                filename: self.filename.clone(),
+                size: self.size,
+            },
+        }
+    }
+
+    /// A candidate's source, as it will be recorded.
+    pub fn from_candidate(c: &Candidate) -> ChosenSource {
+        let (uri, file) = match &c.source {
+            Source::Uri { uri, file, .. } => (Some(uri.clone()), file.clone()),
+            Source::PeerFile { .. } => (None, None),
+        };
+        ChosenSource {
+            peer: c.peer.clone(),
+            filename: match &c.source {
+                Source::PeerFile { filename, .. } => filename.clone(),
+                Source::Uri { .. } => c.name.clone(),
+            },
+            size: c.size.or(c.source.size()).unwrap_or(0),
+            format: (!c.extension.is_empty()).then(|| c.extension.clone()),
+            bitrate_kbps: c.bitrate_kbps,
+            uri,
+            file,
+        }
+    }
+
+    /// The name that identifies it among a download's tried sources.
+    pub fn key(&self) -> &str {
+        self.uri.as_deref().unwrap_or(&self.filename)
+    }
 }
 
 /// A source that failed; never picked again for this download.
@@ -198,6 +252,16 @@ pub struct Download {
     pub next_retry_at: Option<OffsetDateTime>,
     pub tried_sources: Vec<TriedSource>,
     pub attempts: Vec<Attempt>,
+    /// When the provider created the transfer we follow, by the provider's clock: a transfer
+    /// of the same file created earlier is never taken for ours.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub transfer_requested_at: Option<OffsetDateTime>,
+    /// The transfer's place in the peer's upload queue, when known.
+    #[serde(default)]
+    pub queue_position: Option<u32>,
+    /// The track's length, when the client gave it.
+    #[serde(default)]
+    pub duration_secs: Option<u32>,
 }
 
 impl Download {

@@ -2,24 +2,24 @@
 //! breakers, runs the dispatcher and one reconciler per provider, and carries out the
 //! per-download actions. Every change is written durably, then announced.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::breaker::{Breaker, CircuitState};
+use super::call_gates::CallKind;
 use super::clock::Clock;
-use super::download::{ChosenSource, Download, FailureCause, Status, TrackInfo};
-use super::provider::Provider;
+use super::core::{Core, move_to};
+use super::download::{ChosenSource, Download, Status, TrackInfo};
+use super::provider::{Provider, ProviderError, Source, uri_scheme};
+use super::provider_slot::{ProviderOptions, ProviderSlot};
 use super::settings::EngineSettings;
-use super::transitions::{IllegalTransition, check};
+use super::transitions::IllegalTransition;
 use super::{dispatcher, reconciler};
-use crate::store::{Inserted, StatusCounts, Store, StoreError, Updated};
+use crate::store::{Inserted, StatusCounts, Store, StoreError};
 
 const PAUSED_FLAG: &str = "dispatch_paused";
 
@@ -36,6 +36,12 @@ pub enum EngineError {
     /// The record changed under a background task (a user acted first): nothing was written.
     #[error("download {0} changed meanwhile")]
     Stale(Uuid),
+    /// Another active download already fetches this track.
+    #[error("track {track} already has an active download ({holder}); cancel it first")]
+    TrackBusy { track: String, holder: Uuid },
+    /// An action that the download's state does not allow.
+    #[error("{0}")]
+    WrongState(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -48,6 +54,8 @@ pub struct NewDownload {
     pub album: Option<String>,
     pub track_id: Option<String>,
     pub priority: Option<i32>,
+    /// The track's length, when known: candidates of a clearly different length rank lower.
+    pub duration_secs: Option<u32>,
     /// A provider id (`slskd`) or kind (`soulseek`); the first loaded provider when absent.
     pub provider: Option<String>,
     /// Fetch exactly this file instead of searching.
@@ -55,11 +63,21 @@ pub struct NewDownload {
     pub idempotency_key: Option<String>,
 }
 
+/// A file the client names itself.
 #[derive(Debug, Clone)]
-pub struct RequestedSource {
-    pub peer: String,
-    pub filename: String,
-    pub size: u64,
+pub enum RequestedSource {
+    /// A file a peer holds (slskd).
+    PeerFile {
+        peer: String,
+        filename: String,
+        size: u64,
+    },
+    /// A magnet link, a .torrent URL, or the URL of the file itself.
+    Uri {
+        uri: String,
+        file: Option<String>,
+        size: Option<u64>,
+    },
 }
 
 /// The queue statistics.
@@ -90,157 +108,28 @@ pub struct ProviderHealth {
     pub last_success: Option<OffsetDateTime>,
     pub last_error: Option<String>,
     pub until_trial: Option<Duration>,
-}
-
-/// Progress seen but not necessarily written yet, and per-download reconciler memory.
-#[derive(Debug, Clone)]
-pub(super) struct Live {
-    pub bytes: u64,
-    pub speed: f64,
-    pub last_progress: OffsetDateTime,
-    pub persisted_at: OffsetDateTime,
-    pub missing_polls: u32,
-    /// A failure the provider may still retry, and when it was first seen.
-    pub pending_failure: Option<OffsetDateTime>,
-}
-
-pub(super) struct ProviderSlot {
-    pub provider: Arc<dyn Provider>,
-    pub breaker: Mutex<Breaker>,
-}
-
-impl ProviderSlot {
-    pub fn breaker(&self) -> MutexGuard<'_, Breaker> {
-        self.breaker.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-pub(super) struct Inner {
-    pub store: Store,
-    pub providers: BTreeMap<String, ProviderSlot>,
-    pub clock: Arc<dyn Clock>,
-    pub settings: EngineSettings,
-    pub live: Mutex<HashMap<Uuid, Live>>,
-    pub wake: Notify,
-    changes: watch::Sender<u64>,
-    paused: AtomicBool,
-    stop: watch::Sender<bool>,
-}
-
-impl Inner {
-    pub fn now(&self) -> OffsetDateTime {
-        self.clock.now()
-    }
-
-    pub fn live(&self) -> MutexGuard<'_, HashMap<Uuid, Live>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::SeqCst)
-    }
-
-    pub fn stopping(&self) -> watch::Receiver<bool> {
-        self.stop.subscribe()
-    }
-
-    /// Tells listeners something changed, and the dispatcher to look again.
-    pub fn announce(&self) {
-        self.changes.send_modify(|generation| *generation += 1);
-        self.wake.notify_one();
-    }
-
-    /// Edits one download in one durable write; `edit` sees the current record and the time.
-    /// Nothing is written (or announced) when the edit changes nothing or returns an error.
-    pub fn apply(
-        &self,
-        id: Uuid,
-        edit: impl FnOnce(&mut Download, OffsetDateTime) -> Result<(), EngineError>,
-    ) -> Result<Updated, EngineError> {
-        let now = self.now();
-        let result = self.store.update(id, |d| {
-            let before = d.clone();
-            edit(d, now)?;
-            if *d != before {
-                d.updated_at = now;
-            }
-            Ok::<(), EngineError>(())
-        });
-        let updated = match result {
-            Err(StoreError::NotFound(id)) => return Err(EngineError::NotFound(id)),
-            Err(e) => return Err(e.into()),
-            Ok(inner) => inner?,
-        };
-        if updated.before != updated.after {
-            // What was observed belongs to one transfer: a new (or no) transfer starts afresh,
-            // so a fail-over never inherits the old bytes or the old stall clock.
-            let transfer_changed = updated.after.external_id != updated.before.external_id;
-            if transfer_changed
-                || matches!(updated.after.status, Status::Paused | Status::Waiting)
-                || updated.after.status.is_terminal()
-            {
-                self.live().remove(&id);
-            }
-            self.announce();
-        }
-        Ok(updated)
-    }
-
-    /// Cancels a transfer at its provider in the background; the record is already updated.
-    pub fn cancel_at_provider(&self, d: &Download) {
-        let (Some(external), Some(slot)) =
-            (d.external_id.clone(), self.providers.get(&d.provider_id))
-        else {
-            return;
-        };
-        let provider = slot.provider.clone();
-        let peer = d
-            .source
-            .as_ref()
-            .map(|s| s.peer.clone())
-            .unwrap_or_default();
-        tokio::spawn(async move {
-            if let Err(e) = provider.cancel(&external, &peer, true).await {
-                tracing::warn!(provider = %provider.descriptor().id, "could not cancel transfer {external}: {e}");
-            }
-        });
-    }
-}
-
-/// Moves a record to `to` (checked against the transition table), stamping the time.
-pub(super) fn move_to(
-    d: &mut Download,
-    to: Status,
-    now: OffsetDateTime,
-) -> Result<(), IllegalTransition> {
-    check(d.status, to)?;
-    if d.status != to {
-        d.status = to;
-        d.status_since = now;
-        if to == Status::Completed && d.completed_at.is_none() {
-            d.completed_at = Some(now);
-        }
-    }
-    Ok(())
+    /// A plugin serves the provider now (a removed plugin's downloads wait).
+    pub loaded: bool,
+    /// What in our own configuration refuses the provider's calls, and how to fix it.
+    pub config_problem: Option<String>,
 }
 
 /// The engine. Cheap to clone; every clone is the same engine.
 #[derive(Clone)]
 pub struct DownloadManager {
-    inner: Arc<Inner>,
+    core: Arc<Core>,
 }
 
 /// The engine's background tasks; [`Running::shutdown`] stops them.
 pub struct Running {
     manager: DownloadManager,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops dispatching and polling, and waits (bounded) for the tasks to finish.
     pub async fn shutdown(self) {
-        let _ = self.manager.inner.stop.send(true);
-        for task in self.tasks {
+        self.manager.core.stop();
+        for task in self.manager.core.take_tasks() {
             if tokio::time::timeout(Duration::from_secs(5), task)
                 .await
                 .is_err()
@@ -275,6 +164,79 @@ fn clean(field: &str, value: &str, required: bool) -> Result<Option<String>, Eng
     Ok(Some(trimmed.to_owned()))
 }
 
+/// A URI longer than this is refused (magnet links with many trackers run to a few KB).
+const MAX_URI: usize = 8192;
+
+/// Checks a client's source and turns it into the one the download records.
+fn checked_source(s: &RequestedSource) -> Result<ChosenSource, EngineError> {
+    match s {
+        RequestedSource::PeerFile {
+            peer,
+            filename,
+            size,
+        } => {
+            let peer = clean("source.peer", peer, true)?.unwrap_or_default();
+            let filename = clean("source.filename", filename, true)?.unwrap_or_default();
+            if *size == 0 {
+                return Err(EngineError::Invalid(
+                    "source.size must be the file's size in bytes".into(),
+                ));
+            }
+            let format = filename
+                .rsplit_once('.')
+                .map(|(_, e)| e.to_ascii_lowercase())
+                .filter(|e| e.len() <= 5);
+            Ok(ChosenSource {
+                peer,
+                filename,
+                size: *size,
+                format,
+                bitrate_kbps: None,
+                uri: None,
+                file: None,
+            })
+        }
+        RequestedSource::Uri { uri, file, size } => {
+            let uri = uri.trim();
+            if uri.is_empty() || uri.len() > MAX_URI || uri.chars().any(char::is_control) {
+                return Err(EngineError::Invalid(format!(
+                    "source.uri must be a URI of at most {MAX_URI} characters"
+                )));
+            }
+            if uri_scheme(uri).is_none() {
+                return Err(EngineError::Invalid(
+                    "source.uri is not a URI (like magnet:?xt=… or https://…)".into(),
+                ));
+            }
+            let file = match file {
+                Some(f) => clean("source.file", f, false)?,
+                None => None,
+            };
+            let source = Source::Uri {
+                uri: uri.to_owned(),
+                file: file.clone(),
+                size: *size,
+            };
+            let name = source.name();
+            let format = file
+                .as_deref()
+                .unwrap_or(&name)
+                .rsplit_once('.')
+                .map(|(_, e)| e.to_ascii_lowercase())
+                .filter(|e| e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()));
+            Ok(ChosenSource {
+                peer: source.peer(),
+                filename: name,
+                size: size.unwrap_or(0),
+                format,
+                bitrate_kbps: None,
+                uri: Some(uri.to_owned()),
+                file,
+            })
+        }
+    }
+}
+
 impl DownloadManager {
     /// Opens the engine over a store and the loaded providers. Nothing runs until [`start`].
     ///
@@ -285,59 +247,90 @@ impl DownloadManager {
         settings: EngineSettings,
         clock: Arc<dyn Clock>,
     ) -> Result<DownloadManager, EngineError> {
-        let mut slots = BTreeMap::new();
-        for provider in providers {
-            let id = provider.descriptor().id.clone();
-            let breaker = store.breaker(&id)?.unwrap_or_default();
-            slots.insert(
-                id,
-                ProviderSlot {
-                    provider,
-                    breaker: Mutex::new(breaker),
-                },
-            );
+        Self::with_options(
+            store,
+            providers
+                .into_iter()
+                .map(|p| (p, ProviderOptions::default()))
+                .collect(),
+            settings,
+            clock,
+        )
+    }
+
+    /// As [`DownloadManager::new`], with the operator's options for each provider.
+    pub fn with_options(
+        store: Store,
+        providers: Vec<(Arc<dyn Provider>, ProviderOptions)>,
+        settings: EngineSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<DownloadManager, EngineError> {
+        let mut slots = Vec::new();
+        for (provider, options) in providers {
+            let breaker = stored_breaker(&store, &provider.descriptor().id, &options)?;
+            slots.push(ProviderSlot::new(provider, options, breaker));
         }
         let paused = store.flag(PAUSED_FLAG)?;
-        let (changes, _) = watch::channel(0);
-        let (stop, _) = watch::channel(false);
-        let inner = Inner {
-            store,
-            providers: slots,
-            clock,
-            settings,
-            live: Mutex::new(HashMap::new()),
-            wake: Notify::new(),
-            changes,
-            paused: AtomicBool::new(paused),
-            stop,
-        };
         Ok(DownloadManager {
-            inner: Arc::new(inner),
+            core: Arc::new(Core::new(store, slots, settings, clock, paused)),
         })
     }
 
     /// Recovers from the last run, then starts the dispatcher and one reconciler per provider.
     pub fn start(&self) -> Result<Running, EngineError> {
         self.recover()?;
-        let mut tasks = vec![tokio::spawn(dispatcher::run(self.inner.clone()))];
-        for id in self.inner.providers.keys() {
-            tasks.push(tokio::spawn(reconciler::run(
-                self.inner.clone(),
-                id.clone(),
+        self.core
+            .keep_task(tokio::spawn(dispatcher::run(self.core.clone())));
+        for slot in self.core.slots() {
+            self.core.keep_task(tokio::spawn(reconciler::run(
+                self.core.clone(),
+                slot.id().to_owned(),
             )));
         }
         Ok(Running {
             manager: self.clone(),
-            tasks,
         })
+    }
+
+    /// Puts a provider in service: a new one gets a slot and a reconciler; a known one (a
+    /// reloaded plugin) is swapped in, keeping its breaker and its downloads.
+    pub fn install_provider(
+        &self,
+        provider: Arc<dyn Provider>,
+        options: ProviderOptions,
+    ) -> Result<(), EngineError> {
+        let id = provider.descriptor().id.clone();
+        match self.core.slot(&id) {
+            Some(slot) => slot.install(provider, options),
+            None => {
+                let breaker = stored_breaker(self.core.store(), &id, &options)?;
+                if self
+                    .core
+                    .add_slot(ProviderSlot::new(provider, options, breaker))
+                {
+                    self.core
+                        .keep_task(tokio::spawn(reconciler::run(self.core.clone(), id)));
+                }
+            }
+        }
+        self.core.announce();
+        Ok(())
+    }
+
+    /// Takes a provider's plugin out of service: its downloads wait, its health says so.
+    pub fn uninstall_provider(&self, id: &str) {
+        if let Some(slot) = self.core.slot(id) {
+            slot.uninstall();
+            self.core.announce();
+        }
     }
 
     /// A search or hand-over cut short by a stop starts again; transfers already at a provider
     /// are reconciled on its first poll.
     fn recover(&self) -> Result<(), EngineError> {
-        for d in self.inner.store.with_status(Status::Pending)? {
+        for d in self.core.store().with_status(Status::Pending)? {
             if d.external_id.is_none() {
-                self.inner.apply(d.id, |d, now| {
+                self.core.apply(d.id, |d, now| {
                     move_to(d, Status::Waiting, now)?;
                     d.status_message = Some("Interrupted by a restart; queued again".into());
                     Ok(())
@@ -349,75 +342,100 @@ impl DownloadManager {
 
     /// A receiver that sees a new number after every change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.inner.changes.subscribe()
+        self.core.subscribe()
     }
 
     pub fn store(&self) -> &Store {
-        &self.inner.store
+        self.core.store()
     }
 
+    /// Every provider the engine knows (loaded or not), by plugin id.
     pub fn provider_ids(&self) -> Vec<String> {
-        self.inner.providers.keys().cloned().collect()
-    }
-
-    /// Loaded providers' kinds (the API's `provider` values).
-    pub fn provider_kinds(&self) -> Vec<String> {
-        self.inner
-            .providers
-            .values()
-            .map(|s| s.provider.descriptor().kind.clone())
+        self.core
+            .slots()
+            .iter()
+            .map(|s| s.id().to_owned())
             .collect()
     }
 
-    /// (kind, display name) of each loaded provider.
+    /// Known providers' kinds (the API's `provider` values).
+    pub fn provider_kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self
+            .core
+            .slots()
+            .iter()
+            .map(|s| s.descriptor().kind)
+            .collect();
+        kinds.dedup();
+        kinds
+    }
+
+    /// (kind, display name) of each known provider.
     pub fn provider_choices(&self) -> Vec<(String, String)> {
-        self.inner
-            .providers
-            .values()
+        self.core
+            .slots()
+            .iter()
             .map(|s| {
-                (
-                    s.provider.descriptor().kind.clone(),
-                    s.provider.descriptor().display_name.clone(),
-                )
+                let d = s.descriptor();
+                (d.kind, d.display_name)
             })
             .collect()
     }
 
     /// Finished downloads of one status, newest first.
     pub fn newest(&self, status: Status, limit: usize) -> Result<Vec<Download>, EngineError> {
-        Ok(self.inner.store.terminal_newest(status, limit)?)
+        Ok(self.core.store().terminal_newest(status, limit)?)
     }
 
     /// Loaded providers' display names.
     pub fn providers_available(&self) -> Vec<String> {
-        self.inner
-            .providers
-            .values()
-            .map(|s| s.provider.descriptor().display_name.clone())
+        self.core
+            .slots()
+            .iter()
+            .filter(|s| s.provider().is_some())
+            .map(|s| s.descriptor().display_name)
             .collect()
     }
 
-    fn resolve_provider(&self, requested: Option<&str>) -> Result<&ProviderSlot, EngineError> {
+    /// The provider a new download goes to: the one named (by id or kind), else one that takes
+    /// the source, else the first that can search.
+    fn route(
+        &self,
+        requested: Option<&str>,
+        source: Option<&ChosenSource>,
+    ) -> Result<Arc<ProviderSlot>, EngineError> {
+        let slots = self.core.slots();
+        let takes = |slot: &ProviderSlot| {
+            source.is_none_or(|s| slot.descriptor().accepts.takes(&s.to_source()))
+        };
         let found = match requested {
-            Some(name) => self.inner.providers.values().find(|s| {
-                let d = s.provider.descriptor();
+            Some(name) => slots.iter().find(|s| {
+                let d = s.descriptor();
                 d.id == name || d.kind == name
             }),
-            None => self
-                .inner
-                .providers
-                .values()
-                .find(|s| s.provider.descriptor().capabilities.search)
-                .or_else(|| self.inner.providers.values().next()),
+            None => match source {
+                Some(_) => slots.iter().find(|s| takes(s)),
+                None => slots
+                    .iter()
+                    .find(|s| s.descriptor().capabilities.search)
+                    .or_else(|| slots.first()),
+            },
         };
-        found.ok_or_else(|| EngineError::UnknownProvider {
+        let slot = found.cloned().ok_or_else(|| EngineError::UnknownProvider {
             requested: requested.unwrap_or("(any)").to_owned(),
-            loaded: if self.inner.providers.is_empty() {
+            loaded: if slots.is_empty() {
                 "none".into()
             } else {
                 self.provider_ids().join(", ")
             },
-        })
+        })?;
+        if !takes(&slot) {
+            return Err(EngineError::Invalid(format!(
+                "provider {} does not take this kind of source",
+                slot.id()
+            )));
+        }
+        Ok(slot)
     }
 
     /// Creates a download; returns it and whether it is new (an active download of the same
@@ -443,32 +461,15 @@ impl DownloadManager {
                 "priority must be between -1000 and 1000".into(),
             ));
         }
-        let source = match &request.source {
-            Some(s) => {
-                let peer = clean("source.peer", &s.peer, true)?.unwrap_or_default();
-                let filename = clean("source.filename", &s.filename, true)?.unwrap_or_default();
-                if s.size == 0 {
-                    return Err(EngineError::Invalid(
-                        "source.size must be the file's size in bytes".into(),
-                    ));
-                }
-                let format = filename
-                    .rsplit_once('.')
-                    .map(|(_, e)| e.to_ascii_lowercase())
-                    .filter(|e| e.len() <= 5);
-                Some(ChosenSource {
-                    peer,
-                    filename,
-                    size: s.size,
-                    format,
-                    bitrate_kbps: None,
-                })
-            }
-            None => None,
-        };
-        let slot = self.resolve_provider(request.provider.as_deref())?;
-        let descriptor = slot.provider.descriptor();
-        let now = self.inner.now();
+        if request.duration_secs.is_some_and(|d| d == 0 || d > 86_400) {
+            return Err(EngineError::Invalid(
+                "duration_secs must be between 1 and 86400".into(),
+            ));
+        }
+        let source = request.source.as_ref().map(checked_source).transpose()?;
+        let slot = self.route(request.provider.as_deref(), source.as_ref())?;
+        let descriptor = slot.descriptor();
+        let now = self.core.now();
         let id = Uuid::new_v4();
         let download = Download {
             id,
@@ -498,18 +499,21 @@ impl DownloadManager {
             updated_at: now,
             status_since: now,
             retry_count: 0,
-            max_retries: self.inner.settings.retry.max_retries,
+            max_retries: self.core.settings().retry.max_retries,
             next_retry_at: None,
             tried_sources: Vec::new(),
             attempts: Vec::new(),
+            transfer_requested_at: None,
+            queue_position: None,
+            duration_secs: request.duration_secs,
         };
         match self
-            .inner
-            .store
+            .core
+            .store()
             .insert_unless_known(&download, key.as_deref())?
         {
             Inserted::Created => {
-                self.inner.announce();
+                self.core.announce();
                 Ok((download, true))
             }
             Inserted::Existing(existing) => Ok((*existing, false)),
@@ -518,13 +522,17 @@ impl DownloadManager {
 
     /// A download with its latest observed progress.
     pub fn get(&self, id: Uuid) -> Result<Download, EngineError> {
-        let d = self.inner.store.get(id)?.ok_or(EngineError::NotFound(id))?;
+        let d = self
+            .core
+            .store()
+            .get(id)?
+            .ok_or(EngineError::NotFound(id))?;
         Ok(self.with_live(d))
     }
 
     /// Overlays progress observed since the last write.
     pub fn with_live(&self, mut d: Download) -> Download {
-        if let Some(live) = self.inner.live().get(&d.id)
+        if let Some(live) = self.core.live().get(&d.id)
             && matches!(
                 d.status,
                 Status::Downloading | Status::Stalled | Status::Queued | Status::Pending
@@ -550,7 +558,7 @@ impl DownloadManager {
             group.sort_by_key(|d| d.status_since);
             out.extend(group);
         }
-        out.extend(self.inner.store.waiting_in_order(usize::MAX)?);
+        out.extend(self.core.store().waiting_in_order(usize::MAX)?);
         out.extend(self.with_status(Status::Paused)?);
         Ok(out)
     }
@@ -558,8 +566,8 @@ impl DownloadManager {
     /// Every download in one status, with live progress.
     pub fn with_status(&self, status: Status) -> Result<Vec<Download>, EngineError> {
         Ok(self
-            .inner
-            .store
+            .core
+            .store()
             .with_status(status)?
             .into_iter()
             .map(|d| self.with_live(d))
@@ -567,7 +575,7 @@ impl DownloadManager {
     }
 
     pub fn cancel(&self, id: Uuid) -> Result<Download, EngineError> {
-        let updated = self.inner.apply(id, |d, now| {
+        let updated = self.core.apply(id, |d, now| {
             move_to(d, Status::Cancelled, now)?;
             d.status_message = Some("Cancelled".into());
             d.speed_bytes_per_sec = 0.0;
@@ -575,29 +583,30 @@ impl DownloadManager {
             d.external_id = None;
             Ok(())
         })?;
-        self.inner.cancel_at_provider(&updated.before);
+        self.core.cancel_released(&updated.before);
         Ok(updated.after)
     }
 
     /// Holds a download back. An active transfer is cancelled at the provider (slskd cannot
     /// pause) and starts over on resume.
     pub fn pause(&self, id: Uuid) -> Result<Download, EngineError> {
-        let updated = self.inner.apply(id, |d, now| {
+        let updated = self.core.apply(id, |d, now| {
             move_to(d, Status::Paused, now)?;
             d.status_message = Some("Paused".into());
             d.external_id = None;
+            d.transfer_requested_at = None;
             d.bytes_downloaded = 0;
             d.speed_bytes_per_sec = 0.0;
             Ok(())
         })?;
-        self.inner.cancel_at_provider(&updated.before);
+        self.core.cancel_released(&updated.before);
         Ok(updated.after)
     }
 
     pub fn resume(&self, id: Uuid) -> Result<Download, EngineError> {
-        let updated = self.inner.apply(id, |d, now| {
+        let updated = self.core.apply(id, |d, now| {
             if d.status != Status::Paused {
-                return Err(EngineError::Invalid(format!(
+                return Err(EngineError::WrongState(format!(
                     "only a paused download can be resumed; this one is {}",
                     d.status
                 )));
@@ -610,11 +619,12 @@ impl DownloadManager {
     }
 
     /// Puts a failed or cancelled download back in the queue with a fresh retry budget. It
-    /// never reuses the old provider transfer.
+    /// never reuses the old provider transfer, and it is refused while another download of
+    /// the same track is active.
     pub fn retry(&self, id: Uuid) -> Result<Download, EngineError> {
-        let updated = self.inner.apply(id, |d, now| {
+        let updated = self.core.apply(id, |d, now| {
             if !matches!(d.status, Status::Failed | Status::Cancelled) {
-                return Err(EngineError::Invalid(format!(
+                return Err(EngineError::WrongState(format!(
                     "only a failed or cancelled download can be retried; this one is {}",
                     d.status
                 )));
@@ -626,10 +636,11 @@ impl DownloadManager {
             d.failure_cause = None;
             d.status_message = Some("Queued again".into());
             d.external_id = None;
+            d.transfer_requested_at = None;
             d.bytes_downloaded = 0;
             d.speed_bytes_per_sec = 0.0;
             if let Some(s) = &d.source
-                && d.has_tried(&s.peer, &s.filename)
+                && d.has_tried(&s.peer, s.key())
             {
                 d.source = None;
                 d.source_fixed = false;
@@ -645,9 +656,9 @@ impl DownloadManager {
                 "priority must be between -1000 and 1000".into(),
             ));
         }
-        let updated = self.inner.apply(id, |d, _| {
+        let updated = self.core.apply(id, |d, _| {
             if d.status.is_terminal() {
-                return Err(EngineError::Invalid(format!(
+                return Err(EngineError::WrongState(format!(
                     "a {} download has no priority to change",
                     d.status
                 )));
@@ -660,23 +671,26 @@ impl DownloadManager {
 
     /// Holds or releases the whole queue (persisted): nothing new is dispatched while paused.
     pub fn set_paused(&self, paused: bool) -> Result<(), EngineError> {
-        self.inner.store.set_flag(PAUSED_FLAG, paused)?;
-        self.inner.paused.store(paused, Ordering::SeqCst);
-        self.inner.announce();
+        self.core.store().set_flag(PAUSED_FLAG, paused)?;
+        self.core.set_paused(paused);
+        self.core.announce();
         Ok(())
     }
 
     pub fn is_paused(&self) -> bool {
-        self.inner.is_paused()
+        self.core.is_paused()
     }
 
     pub fn retry_all_failed(&self) -> Result<usize, EngineError> {
         let mut retried = 0;
-        for d in self.inner.store.with_status(Status::Failed)? {
+        for d in self.core.store().with_status(Status::Failed)? {
             match self.retry(d.id) {
                 Ok(_) => retried += 1,
                 Err(
-                    EngineError::NotFound(_) | EngineError::Illegal(_) | EngineError::Invalid(_),
+                    EngineError::NotFound(_)
+                    | EngineError::Illegal(_)
+                    | EngineError::WrongState(_)
+                    | EngineError::TrackBusy { .. },
                 ) => {}
                 Err(e) => return Err(e),
             }
@@ -686,35 +700,36 @@ impl DownloadManager {
 
     pub fn clear_failed(&self) -> Result<usize, EngineError> {
         let ids: Vec<Uuid> = self
-            .inner
-            .store
+            .core
+            .store()
             .with_status(Status::Failed)?
             .iter()
             .map(|d| d.id)
             .collect();
-        let removed = self.inner.store.delete(&ids)?;
-        self.inner.announce();
+        let removed = self.core.store().delete(&ids)?;
+        self.core.announce();
         Ok(removed)
     }
 
     /// Removes completed downloads that completed more than `days` days ago.
     pub fn clear_history(&self, days: u32) -> Result<usize, EngineError> {
-        let cutoff = self.inner.now() - Duration::from_secs(u64::from(days) * 86_400);
+        let cutoff = self.core.now() - Duration::from_secs(u64::from(days) * 86_400);
         let ids: Vec<Uuid> = self
-            .inner
-            .store
+            .core
+            .store()
             .terminal_before(Status::Completed, cutoff)?
             .iter()
             .map(|d| d.id)
             .collect();
-        let removed = self.inner.store.delete(&ids)?;
-        self.inner.announce();
+        let removed = self.core.store().delete(&ids)?;
+        self.core.announce();
         Ok(removed)
     }
 
     pub fn stats(&self) -> Result<QueueStats, EngineError> {
-        let c: StatusCounts = self.inner.store.counts()?;
-        let day_ago = self.inner.now() - Duration::from_secs(86_400);
+        let store = self.core.store();
+        let c: StatusCounts = store.counts()?;
+        let day_ago = self.core.now() - Duration::from_secs(86_400);
         let g = |s| c.get(s);
         Ok(QueueStats {
             waiting: g(Status::Waiting),
@@ -723,11 +738,8 @@ impl DownloadManager {
             downloading: g(Status::Downloading),
             paused: g(Status::Paused),
             stalled: g(Status::Stalled),
-            completed_today: self
-                .inner
-                .store
-                .terminal_since(Status::Completed, day_ago)?,
-            failed_today: self.inner.store.terminal_since(Status::Failed, day_ago)?,
+            completed_today: store.terminal_since(Status::Completed, day_ago)?,
+            failed_today: store.terminal_since(Status::Failed, day_ago)?,
             total_active: Status::ALL
                 .iter()
                 .filter(|s| !s.is_terminal())
@@ -738,13 +750,13 @@ impl DownloadManager {
     }
 
     pub fn health(&self) -> Vec<ProviderHealth> {
-        let now = self.inner.now();
-        self.inner
-            .providers
-            .values()
+        let now = self.core.now();
+        self.core
+            .slots()
+            .iter()
             .map(|slot| {
-                let d = slot.provider.descriptor();
-                let b = slot.breaker();
+                let d = slot.descriptor();
+                let b = slot.breaker().clone();
                 ProviderHealth {
                     id: d.id.clone(),
                     kind: d.kind.clone(),
@@ -753,24 +765,76 @@ impl DownloadManager {
                     consecutive_failures: b.consecutive_failures,
                     last_success: b.last_success,
                     last_error: b.last_error.clone(),
-                    until_trial: b.until_trial(&self.inner.settings.breaker, now),
+                    until_trial: b.until_trial(&self.core.settings().breaker, now),
+                    loaded: slot.provider().is_some(),
+                    config_problem: slot.config_problem(),
                 }
             })
             .collect()
     }
 
-    /// The provider behind an id, for a direct health ping.
+    /// The plugin serving a provider now, for a direct health ping.
     pub fn provider(&self, id: &str) -> Option<Arc<dyn Provider>> {
-        self.inner.providers.get(id).map(|s| s.provider.clone())
+        self.core.slot(id).and_then(|s| s.provider())
     }
 
-    /// Records a failure on a download (used by the dispatcher and reconciler, and by tests).
-    pub fn fail(
-        &self,
-        id: Uuid,
-        cause: FailureCause,
-        message: &str,
-    ) -> Result<Download, EngineError> {
-        Ok(dispatcher::fail(&self.inner, id, cause, message, None)?.after)
+    /// Tries a provider again at once (the operator fixed something): its gates open and a
+    /// ping runs as the breaker's trial; the breaker closes on success and opens again on
+    /// failure. Returns the provider's health after the trial.
+    pub async fn reconnect(&self, id: &str) -> Result<ProviderHealth, EngineError> {
+        let slot = self
+            .core
+            .slot(id)
+            .ok_or_else(|| EngineError::UnknownProvider {
+                requested: id.to_owned(),
+                loaded: self.provider_ids().join(", "),
+            })?;
+        let provider = slot.provider().ok_or_else(|| {
+            EngineError::WrongState(format!("provider {id} has no plugin loaded"))
+        })?;
+        slot.gates().reset();
+        {
+            let mut b = slot.breaker();
+            if b.state != CircuitState::Closed {
+                b.state = CircuitState::HalfOpen;
+                b.trial_in_flight = true;
+            }
+        }
+        match provider.ping().await {
+            Ok(health) if health.ready => self.core.call_succeeded(&slot, CallKind::Control),
+            Ok(health) => self.core.call_failed(
+                &slot,
+                CallKind::Control,
+                &ProviderError::Unreachable(health.detail),
+            ),
+            Err(e) => self.core.call_failed(&slot, CallKind::Control, &e),
+        }
+        self.core.announce();
+        self.health()
+            .into_iter()
+            .find(|h| h.id == id)
+            .ok_or_else(|| EngineError::Invalid(format!("provider {id} vanished")))
     }
+}
+
+/// A provider's persisted breaker, unless it was recorded under another configuration (then
+/// it describes another setup: a fixed URL or key must not wait out the old one's failures).
+fn stored_breaker(
+    store: &Store,
+    id: &str,
+    options: &ProviderOptions,
+) -> Result<Breaker, EngineError> {
+    let stored = store.breaker(id)?.unwrap_or_default();
+    if stored.config_fingerprint == options.config_fingerprint {
+        return Ok(stored);
+    }
+    if stored.state != CircuitState::Closed || stored.consecutive_failures > 0 {
+        tracing::info!(provider = %id, "the provider's configuration changed: its circuit breaker starts closed");
+    }
+    let fresh = Breaker {
+        config_fingerprint: options.config_fingerprint.clone(),
+        ..Breaker::default()
+    };
+    store.save_breaker(id, &fresh)?;
+    Ok(fresh)
 }

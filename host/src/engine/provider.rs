@@ -6,6 +6,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 /// Who a provider is, as its manifest and the plugin itself declare it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,14 +19,47 @@ pub struct ProviderDescriptor {
     pub display_name: String,
     pub version: String,
     pub capabilities: Capabilities,
+    /// What `enqueue` takes.
+    pub accepts: Accepts,
 }
 
+/// The calls a provider offers beyond listing, enqueueing and cancelling. The engine makes no
+/// call a provider does not declare.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Capabilities {
+    /// `start_search`, `poll_search`, `end_search`.
     pub search: bool,
+    /// `pause`, `resume`.
     pub pause: bool,
-    pub clear_finished: bool,
+    /// `queue_position`.
     pub queue_position: bool,
+    /// `remove`.
+    pub remove: bool,
+}
+
+/// The sources a provider's `enqueue` takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepts {
+    /// A file held by a peer of the provider's network.
+    pub peer_files: bool,
+    /// URI schemes, lower case (`magnet`, `http`, `https`).
+    pub uri_schemes: Vec<String>,
+}
+
+impl Accepts {
+    pub fn takes(&self, source: &Source) -> bool {
+        match source {
+            Source::PeerFile { .. } => self.peer_files,
+            Source::Uri { uri, .. } => {
+                uri_scheme(uri).is_some_and(|scheme| self.uri_schemes.contains(&scheme))
+            }
+        }
+    }
+}
+
+/// The lower-case scheme of a URI (`magnet`, `https`).
+pub fn uri_scheme(uri: &str) -> Option<String> {
+    url::Url::parse(uri).ok().map(|u| u.scheme().to_owned())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,15 +82,97 @@ pub struct TrackQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchProgress {
     pub complete: bool,
+    /// Every candidate found so far.
     pub candidates: Vec<Candidate>,
+}
+
+/// A file to fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A file a peer of the provider's network holds (Soulseek).
+    PeerFile {
+        peer: String,
+        filename: String,
+        size: u64,
+    },
+    /// What a URI names: a magnet link, a .torrent URL, a file URL.
+    Uri {
+        uri: String,
+        /// The file wanted inside a multi-file source, by path or by words of its name.
+        file: Option<String>,
+        size: Option<u64>,
+    },
+}
+
+impl Source {
+    /// Who sends it: the peer, or the host a URI points at (for people and reputation).
+    pub fn peer(&self) -> String {
+        match self {
+            Source::PeerFile { peer, .. } => peer.clone(),
+            Source::Uri { uri, .. } => uri_origin(uri),
+        }
+    }
+
+    /// The name people see and the matcher reads: the remote path, or the wanted file, or the
+    /// URI's last segment.
+    pub fn name(&self) -> String {
+        match self {
+            Source::PeerFile { filename, .. } => filename.clone(),
+            Source::Uri { file: Some(f), .. } => f.clone(),
+            Source::Uri { uri, .. } => uri_display_name(uri),
+        }
+    }
+
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Source::PeerFile { size, .. } => Some(*size),
+            Source::Uri { size, .. } => *size,
+        }
+    }
+}
+
+/// `https://files.example.com/a/b.flac` → `files.example.com`; `magnet:?...` → `magnet`.
+fn uri_origin(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => u.scheme().to_owned(),
+        },
+        Err(_) => String::new(),
+    }
+}
+
+/// A magnet's `dn` (display name), or a URL's last path segment, percent-decoded.
+fn uri_display_name(uri: &str) -> String {
+    let Ok(u) = url::Url::parse(uri) else {
+        return uri.to_owned();
+    };
+    if u.scheme() == "magnet" {
+        return u
+            .query_pairs()
+            .find(|(k, _)| k == "dn")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| "magnet link".to_owned());
+    }
+    let last = u
+        .path_segments()
+        .and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
+        .unwrap_or_default();
+    percent_encoding::percent_decode_str(last)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// One file that could satisfy a track, with the neutral metadata the host ranks on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
+    pub source: Source,
+    /// Who offers it (the Soulseek user, the site or index of a URI).
     pub peer: String,
-    pub filename: String,
-    pub size: u64,
+    /// The name matched against the track (remote path, torrent or file name).
+    pub name: String,
+    pub size: Option<u64>,
     pub extension: String,
     pub bitrate_kbps: Option<u32>,
     pub bit_depth: Option<u32>,
@@ -67,12 +183,19 @@ pub struct Candidate {
     pub upload_speed: u64,
 }
 
-/// A file to fetch from a peer.
+/// What `enqueue` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    pub external_id: String,
+    /// When the provider created the transfer, by its clock.
+    pub requested_at: Option<OffsetDateTime>,
+}
+
+/// A transfer, as the calls that act on one name it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Source {
+pub struct TransferRef {
+    pub external_id: String,
     pub peer: String,
-    pub filename: String,
-    pub size: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,9 +205,24 @@ pub enum TransferState {
     QueuedRemotely,
     Initializing,
     InProgress,
+    /// Held at the provider.
+    Paused,
     Succeeded,
     Cancelled,
     Failed,
+    /// A state the plugin does not know: the engine keeps the last one it knew.
+    Unknown,
+}
+
+impl TransferState {
+    /// Over: the provider will not move it again by itself (a failure it may still retry
+    /// is not over; see `TransferFailure::provider_may_retry`).
+    pub fn has_ended(self) -> bool {
+        matches!(
+            self,
+            TransferState::Succeeded | TransferState::Cancelled | TransferState::Failed
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,6 +233,10 @@ pub enum FailureReason {
     PeerOffline,
     SizeMismatch,
     ProviderRestarted,
+    /// The URI or the file inside it does not exist.
+    NotFound,
+    /// The provider's disk is full.
+    NoSpace,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,12 +253,28 @@ pub struct Transfer {
     pub external_id: String,
     pub peer: String,
     pub filename: String,
-    pub size: u64,
+    /// Bytes in all, when known.
+    pub size: Option<u64>,
     pub bytes_transferred: u64,
     pub speed_bytes_per_sec: f64,
     pub queue_position: Option<u32>,
     pub state: TransferState,
     pub failure: Option<TransferFailure>,
+    /// The provider's own word for the state.
+    pub state_detail: Option<String>,
+    /// When the provider created it, by the provider's clock.
+    pub requested_at: Option<OffsetDateTime>,
+    /// Where the file is on the provider's disk, once known.
+    pub local_path: Option<String>,
+}
+
+impl Transfer {
+    pub fn reference(&self) -> TransferRef {
+        TransferRef {
+            external_id: self.external_id.clone(),
+            peer: self.peer.clone(),
+        }
+    }
 }
 
 /// How a plugin misbehaved when the host stopped it.
@@ -157,6 +315,16 @@ pub enum ProviderError {
     Rejected(String),
     #[error("peer offline: {0}")]
     PeerOffline(String),
+    /// The provider still has this file in a transfer that has not ended.
+    #[error("the provider is still busy with this file: {0}")]
+    Busy(String),
+    /// A call of a capability the provider does not have.
+    #[error("not supported by this provider: {0}")]
+    Unsupported(String),
+    /// Our own configuration refused the call (an origin the operator has not granted): not
+    /// the provider's fault, so it never opens the breaker.
+    #[error("refused by Tributary's configuration: {0}")]
+    Misconfigured(String),
     #[error("provider protocol error: {0}")]
     Protocol(String),
     #[error("provider internal error: {0}")]
@@ -184,29 +352,35 @@ impl ProviderError {
             ProviderError::RateLimited(_)
             | ProviderError::NotFound(_)
             | ProviderError::Rejected(_)
-            | ProviderError::PeerOffline(_) => false,
+            | ProviderError::PeerOffline(_)
+            | ProviderError::Busy(_)
+            | ProviderError::Unsupported(_)
+            | ProviderError::Misconfigured(_) => false,
         }
     }
 }
 
 /// A download provider: the engine's only view of a plugin.
 ///
-/// Every call is short and bounded by the implementation's deadline.
+/// Every call is short and bounded by the implementation's deadline. The engine only makes the
+/// calls the descriptor's capabilities promise.
 #[async_trait]
 pub trait Provider: Send + Sync {
     fn descriptor(&self) -> &ProviderDescriptor;
     async fn ping(&self) -> Result<Health, ProviderError>;
     async fn start_search(&self, query: &TrackQuery) -> Result<String, ProviderError>;
     async fn poll_search(&self, search_id: &str) -> Result<SearchProgress, ProviderError>;
-    async fn enqueue(&self, source: &Source) -> Result<String, ProviderError>;
+    /// Done with a search: stop it and forget it at the provider.
+    async fn end_search(&self, search_id: &str) -> Result<(), ProviderError>;
+    async fn enqueue(&self, source: &Source) -> Result<Enqueued, ProviderError>;
     async fn list_transfers(&self) -> Result<Vec<Transfer>, ProviderError>;
-    async fn cancel(
-        &self,
-        external_id: &str,
-        peer: &str,
-        remove: bool,
-    ) -> Result<(), ProviderError>;
-    async fn clear_finished(&self) -> Result<(), ProviderError>;
+    /// Stops a transfer; it may end a moment later.
+    async fn cancel(&self, transfer: &TransferRef) -> Result<(), ProviderError>;
+    /// Drops an ended transfer from the provider's list.
+    async fn remove(&self, transfer: &TransferRef) -> Result<(), ProviderError>;
+    async fn pause(&self, transfer: &TransferRef) -> Result<(), ProviderError>;
+    async fn resume(&self, transfer: &TransferRef) -> Result<(), ProviderError>;
+    async fn queue_position(&self, transfer: &TransferRef) -> Result<Option<u32>, ProviderError>;
 }
 
 #[cfg(test)]
@@ -219,6 +393,8 @@ mod tests {
         assert!(!ProviderError::Rejected("x".into()).counts_against_provider());
         assert!(!ProviderError::PeerOffline("x".into()).counts_against_provider());
         assert!(!ProviderError::RateLimited("x".into()).counts_against_provider());
+        assert!(!ProviderError::Busy("x".into()).counts_against_provider());
+        assert!(!ProviderError::Misconfigured("x".into()).counts_against_provider());
         assert!(ProviderError::Unreachable("x".into()).counts_against_provider());
         assert!(
             ProviderError::Trapped {
@@ -227,5 +403,63 @@ mod tests {
             }
             .counts_against_provider()
         );
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn uri_sources_name_their_origin_and_file() {
+        let cases = [
+            (
+                "https://files.example.com/music/01%20Song.flac?x=1",
+                "files.example.com",
+                "01 Song.flac",
+            ),
+            (
+                "magnet:?xt=urn:btih:abc&dn=Artist+-+Album+%5BFLAC%5D",
+                "magnet",
+                "Artist - Album [FLAC]",
+            ),
+            ("magnet:?xt=urn:btih:abc", "magnet", "magnet link"),
+            (
+                "http://user:pw@host:8080/a.torrent",
+                "host:8080",
+                "a.torrent",
+            ),
+        ];
+        for (uri, origin, name) in cases {
+            let s = Source::Uri {
+                uri: uri.into(),
+                file: None,
+                size: None,
+            };
+            assert_eq!(s.peer(), origin, "{uri}");
+            assert_eq!(s.name(), name, "{uri}");
+        }
+    }
+
+    #[test]
+    fn accepts_follows_schemes() {
+        let a = Accepts {
+            peer_files: false,
+            uri_schemes: vec!["magnet".into(), "https".into()],
+        };
+        let uri = |u: &str| Source::Uri {
+            uri: u.into(),
+            file: None,
+            size: None,
+        };
+        assert!(a.takes(&uri("MAGNET:?xt=1")));
+        assert!(a.takes(&uri("https://x/y")));
+        assert!(!a.takes(&uri("http://x/y")));
+        assert!(!a.takes(&uri("not a uri")));
+        assert!(!a.takes(&Source::PeerFile {
+            peer: "p".into(),
+            filename: "f".into(),
+            size: 1
+        }));
     }
 }

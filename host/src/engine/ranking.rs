@@ -2,7 +2,9 @@
 
 use std::cmp::Ordering;
 
+use super::download::{ChosenSource, TriedSource};
 use super::provider::{Candidate, Source};
+use super::title_match::{MatchQuality, TitleFit, WantedTrack, match_quality};
 
 /// Extensions that are audio files; anything else a search turns up (cover art, cue sheets,
 /// playlists) is never picked.
@@ -56,17 +58,42 @@ impl Default for RankingPolicy {
 }
 
 /// What the track is, for matching candidates against it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Wanted<'a> {
+    pub artist: &'a str,
     pub title: &'a str,
+    pub album: Option<&'a str>,
     pub duration_secs: Option<u32>,
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() > 1)
-        .map(str::to_lowercase)
-        .collect()
+impl Wanted<'_> {
+    fn track(&self) -> WantedTrack<'_> {
+        WantedTrack {
+            artist: self.artist,
+            title: self.title,
+            album: self.album,
+        }
+    }
+}
+
+/// How far off the expected duration a file may be and still be the same recording: 6 s or
+/// 3 %, whichever is more (a different edit or a live take is further off).
+fn duration_fits(wanted: Option<u32>, found: Option<u32>) -> bool {
+    match (wanted, found) {
+        (Some(w), Some(f)) => {
+            let tolerance = 6.max(w * 3 / 100);
+            w.abs_diff(f) <= tolerance
+        }
+        _ => true,
+    }
+}
+
+/// The name the matcher reads: the remote path, or for a URI the file wanted inside it.
+fn match_name(c: &Candidate) -> &str {
+    match &c.source {
+        Source::Uri { file: Some(f), .. } => f,
+        _ => &c.name,
+    }
 }
 
 impl RankingPolicy {
@@ -77,46 +104,55 @@ impl RankingPolicy {
             .unwrap_or(self.formats.len())
     }
 
-    /// The candidates worth trying, best first: audio files whose name carries the title's
-    /// words, not already tried (`excluded`).
+    /// The candidates worth trying, best first: audio files whose name holds the wanted track,
+    /// not already tried.
     pub fn rank<'c>(
         &self,
         candidates: &'c [Candidate],
         wanted: &Wanted<'_>,
-        excluded: &[Source],
+        tried: &[TriedSource],
     ) -> Vec<&'c Candidate> {
-        let title_words = words(wanted.title);
-        let mut ranked: Vec<&Candidate> = candidates
+        let track = wanted.track();
+        let mut ranked: Vec<(&Candidate, MatchQuality)> = candidates
             .iter()
-            .filter(|c| AUDIO_EXTENSIONS.contains(&c.extension.as_str()) && c.size > 0)
+            .filter(|c| AUDIO_EXTENSIONS.contains(&c.extension.as_str()) && c.size != Some(0))
             .filter(|c| {
-                !excluded
+                let key = ChosenSource::from_candidate(c);
+                !tried
                     .iter()
-                    .any(|s| s.peer == c.peer && s.filename == c.filename)
+                    .any(|t| t.peer == key.peer && t.filename == key.key())
             })
-            .filter(|c| {
-                let name = c
-                    .filename
-                    .rsplit(['\\', '/'])
-                    .next()
-                    .unwrap_or(&c.filename)
-                    .to_lowercase();
-                title_words.iter().all(|w| name.contains(w.as_str()))
-            })
+            .filter_map(|c| match_quality(&track, match_name(c)).map(|q| (c, q)))
             .collect();
-        ranked.sort_by(|a, b| self.compare(a, b, wanted));
-        ranked
+        ranked.sort_by(|(a, qa), (b, qb)| self.compare(a, *qa, b, *qb, wanted));
+        ranked.into_iter().map(|(c, _)| c).collect()
     }
 
-    fn compare(&self, a: &Candidate, b: &Candidate, wanted: &Wanted<'_>) -> Ordering {
-        let duration_off = |c: &Candidate| match (wanted.duration_secs, c.duration_secs) {
-            (Some(w), Some(d)) => w.abs_diff(d),
-            _ => 0,
-        };
-        self.format_rank(a)
-            .cmp(&self.format_rank(b))
-            // More than 5 s off the expected duration is probably another version.
-            .then_with(|| (duration_off(a) > 5).cmp(&(duration_off(b) > 5)))
+    /// A candidate not worth waiting for a better one: the preferred format, the title exact
+    /// and the artist named, the right duration, and a peer that can send at once.
+    pub fn good_enough(&self, c: &Candidate, wanted: &Wanted<'_>) -> bool {
+        let sure = match_quality(&wanted.track(), match_name(c))
+            .is_some_and(|q| q.title == TitleFit::Exact && q.artist_in_path);
+        sure && self.format_rank(c) == 0
+            && duration_fits(wanted.duration_secs, c.duration_secs)
+            && c.free_slot
+            && c.queue_length == 0
+    }
+
+    fn compare(
+        &self,
+        a: &Candidate,
+        qa: MatchQuality,
+        b: &Candidate,
+        qb: MatchQuality,
+        wanted: &Wanted<'_>,
+    ) -> Ordering {
+        let off = |c: &Candidate| !duration_fits(wanted.duration_secs, c.duration_secs);
+        // Another recording (a clearly different duration) ranks below every one that fits.
+        off(a)
+            .cmp(&off(b))
+            .then_with(|| self.format_rank(a).cmp(&self.format_rank(b)))
+            .then_with(|| qb.cmp(&qa))
             .then_with(|| b.free_slot.cmp(&a.free_slot))
             .then_with(|| a.queue_length.cmp(&b.queue_length))
             .then_with(|| b.upload_speed.cmp(&a.upload_speed))
@@ -138,9 +174,14 @@ mod tests {
         speed: u64,
     ) -> Candidate {
         Candidate {
+            source: Source::PeerFile {
+                peer: peer.into(),
+                filename: file.into(),
+                size: 1000,
+            },
             peer: peer.into(),
-            filename: file.into(),
-            size: 1000,
+            name: file.into(),
+            size: Some(1000),
             extension: ext.into(),
             bitrate_kbps: bitrate,
             bit_depth: None,
@@ -150,6 +191,19 @@ mod tests {
             queue_length: queue,
             upload_speed: speed,
         }
+    }
+
+    fn song(title: &str) -> Wanted<'_> {
+        Wanted {
+            artist: "Artist",
+            title,
+            album: None,
+            duration_secs: None,
+        }
+    }
+
+    fn peers(ranked: &[&Candidate]) -> Vec<String> {
+        ranked.iter().map(|c| c.peer.clone()).collect()
     }
 
     #[test]
@@ -169,17 +223,9 @@ mod tests {
             cand("flacfree", "x\\Song.flac", "flac", None, true, 3, 1),
             cand("flacfast", "x\\Song.flac", "flac", None, true, 3, 100),
         ];
-        let wanted = Wanted {
-            title: "Song",
-            duration_secs: None,
-        };
-        let order: Vec<&str> = RankingPolicy::default()
-            .rank(&c, &wanted, &[])
-            .iter()
-            .map(|c| c.peer.as_str())
-            .collect();
+        let ranked = RankingPolicy::default().rank(&c, &song("Song"), &[]);
         assert_eq!(
-            order,
+            peers(&ranked),
             ["flacfast", "flacfree", "flacbusy", "mp3hi", "mp3low"]
         );
     }
@@ -192,39 +238,325 @@ mod tests {
             cand("c", "x\\01 - My Song.flac", "flac", None, true, 0, 1),
             cand("d", "x\\01 - My Song.flac", "flac", None, true, 0, 1),
         ];
-        let tried = [Source {
+        let tried = [TriedSource {
             peer: "c".into(),
             filename: "x\\01 - My Song.flac".into(),
-            size: 1000,
         }];
-        let wanted = Wanted {
-            title: "My Song",
-            duration_secs: None,
-        };
-        let order: Vec<&str> = RankingPolicy::default()
-            .rank(&c, &wanted, &tried)
-            .iter()
-            .map(|c| c.peer.as_str())
-            .collect();
-        assert_eq!(order, ["d"]);
+        let ranked = RankingPolicy::default().rank(&c, &song("My Song"), &tried);
+        assert_eq!(peers(&ranked), ["d"]);
     }
 
     #[test]
-    fn a_wrong_duration_ranks_after_a_right_one_of_the_same_format() {
-        let mut long = cand("long", "Song.flac", "flac", None, true, 0, 100);
-        long.duration_secs = Some(400);
-        let right = cand("right", "Song.flac", "flac", None, false, 9, 1);
-        let c = vec![long, right];
+    fn a_clearly_different_duration_ranks_below_every_file_that_fits() {
+        let mut long_flac = cand("long", "Song.flac", "flac", None, true, 0, 100);
+        long_flac.duration_secs = Some(400);
+        let mut right_mp3 = cand("right", "Song.mp3", "mp3", Some(320), false, 9, 1);
+        right_mp3.duration_secs = Some(204);
+        let mut unknown = cand("unknown", "Song.mp3", "mp3", Some(192), false, 9, 1);
+        unknown.duration_secs = None;
+        let c = vec![long_flac, right_mp3, unknown];
         let wanted = Wanted {
-            title: "Song",
             duration_secs: Some(201),
+            ..song("Song")
         };
-        let order: Vec<&str> = RankingPolicy::default()
-            .rank(&c, &wanted, &[])
-            .iter()
-            .map(|c| c.peer.as_str())
-            .collect();
-        assert_eq!(order, ["right", "long"]);
+        let ranked = RankingPolicy::default().rank(&c, &wanted, &[]);
+        assert_eq!(peers(&ranked), ["right", "unknown", "long"]);
+        // Without a known duration the format decides.
+        let ranked = RankingPolicy::default().rank(&c, &song("Song"), &[]);
+        assert_eq!(peers(&ranked)[0], "long");
+    }
+
+    /// Real shapes of shared files: (wanted artist, title, album, path) → picked or not.
+    #[test]
+    fn real_world_file_names() {
+        let rows: &[(&str, &str, Option<&str>, &str, bool)] = &[
+            (
+                "Boards of Canada",
+                "Wildlife Analysis",
+                Some("Music Has the Right to Children"),
+                r"@@kzvbq\Music\Boards of Canada\(1998) Music Has the Right to Children\01 - Wildlife Analysis.flac",
+                true,
+            ),
+            (
+                "Boards of Canada",
+                "Wildlife Analysis",
+                None,
+                r"@@q1w2e\share\BoC\MHTRTC\01 Wildlife Analysis.mp3",
+                true,
+            ),
+            (
+                "The Beatles",
+                "Here Comes the Sun",
+                Some("Abbey Road"),
+                r"@@x\The Beatles\1969 - Abbey Road [FLAC]\07 - Here Comes The Sun (Remastered 2009).flac",
+                true,
+            ),
+            (
+                "The Beatles",
+                "Here Comes the Sun (Remastered 2009)",
+                None,
+                r"@@x\Beatles\Abbey Road\07 Here Comes the Sun.flac",
+                true,
+            ),
+            (
+                "The Beatles",
+                "Here Comes the Sun",
+                None,
+                r"@@x\Beatles\Live\07 Here Comes the Sun (Live).flac",
+                false,
+            ),
+            (
+                "Queen",
+                "Bohemian Rhapsody - Live",
+                None,
+                r"@@x\Queen\Live Aid\02 - Bohemian Rhapsody (Live Aid 1985).mp3",
+                true,
+            ),
+            (
+                "Queen",
+                "Bohemian Rhapsody",
+                None,
+                r"@@x\Queen\Hits\Bohemian Rhapsody - Live.mp3",
+                false,
+            ),
+            (
+                "Daft Punk",
+                "Get Lucky",
+                None,
+                r"@@x\Daft Punk\RAM\08 - Get Lucky (feat. Pharrell Williams).flac",
+                true,
+            ),
+            (
+                "Daft Punk",
+                "Get Lucky (feat. Pharrell Williams & Nile Rodgers)",
+                None,
+                r"@@x\Daft Punk\08 Get Lucky.flac",
+                true,
+            ),
+            (
+                "Daft Punk",
+                "Get Lucky",
+                None,
+                r"@@x\Daft Punk\Get Lucky (Radio Edit).mp3",
+                false,
+            ),
+            (
+                "Daft Punk",
+                "Get Lucky",
+                None,
+                r"@@x\Remixes\Get Lucky (Daft Punk Remix).mp3",
+                false,
+            ),
+            (
+                "Beyoncé",
+                "Déjà Vu",
+                None,
+                r"@@x\Beyonce\B'Day\02 - Deja Vu.flac",
+                true,
+            ),
+            (
+                "Sigur Rós",
+                "Hoppípolla",
+                None,
+                r"@@x\Sigur Ros\Takk\03 Hoppipolla.mp3",
+                true,
+            ),
+            (
+                "Guns N' Roses",
+                "Sweet Child O' Mine",
+                None,
+                r"@@x\Guns N Roses\Appetite\09 - Sweet Child O Mine.flac",
+                true,
+            ),
+            (
+                "Simon & Garfunkel",
+                "The Sound of Silence",
+                None,
+                r"@@x\Simon and Garfunkel\01 The Sound Of Silence.mp3",
+                true,
+            ),
+            (
+                "Radiohead",
+                "Creep",
+                None,
+                r"@@x\Radiohead\Pablo Honey\02 - Creep (Acoustic).mp3",
+                false,
+            ),
+            (
+                "Radiohead",
+                "Creep",
+                None,
+                r"@@x\Radiohead\Pablo Honey\02 - Creep.mp3",
+                true,
+            ),
+            (
+                "Radiohead",
+                "Creep",
+                None,
+                r"@@x\Radiohead\Pablo Honey\03 - Creeping.mp3",
+                false,
+            ),
+            (
+                "Blur",
+                "Song 2",
+                None,
+                r"@@x\Blur\Blur\02 - Song 2.flac",
+                true,
+            ),
+            (
+                "Blur",
+                "Song",
+                None,
+                r"@@x\Blur\Blur\02 - Song 2.flac",
+                false,
+            ),
+            (
+                "The Smashing Pumpkins",
+                "1979",
+                None,
+                r"@@x\Smashing Pumpkins\Mellon Collie\CD2\05 - 1979.flac",
+                true,
+            ),
+            (
+                "Joy Division",
+                "Love Will Tear Us Apart",
+                None,
+                "/downloads/Joy Division - Substance/Joy Division - Love Will Tear Us Apart.flac",
+                true,
+            ),
+            (
+                "Joy Division",
+                "Love Will Tear Us Apart",
+                None,
+                "/music/joy_division-love_will_tear_us_apart-1980-grp.mp3",
+                true,
+            ),
+            (
+                "Massive Attack",
+                "Teardrop",
+                None,
+                r"@@x\VA\Now 42\CD1\1-03 Massive Attack - Teardrop.mp3",
+                true,
+            ),
+            (
+                "Massive Attack",
+                "Teardrop",
+                None,
+                "Massive Attack - Mezzanine - 03 - Teardrop.flac",
+                true,
+            ),
+            (
+                "Pink Floyd",
+                "Another Brick in the Wall, Pt. 2",
+                None,
+                r"@@x\Pink Floyd\The Wall\CD1\05 - Another Brick In The Wall (Part 2).flac",
+                true,
+            ),
+            (
+                "Pink Floyd",
+                "Another Brick in the Wall, Pt. 2",
+                None,
+                r"@@x\Pink Floyd\The Wall\CD1\03 - Another Brick In The Wall (Part 1).flac",
+                false,
+            ),
+            (
+                "Fleetwood Mac",
+                "Dreams",
+                None,
+                r"@@x\Fleetwood Mac\Rumours [Vinyl]\B1 Dreams.flac",
+                true,
+            ),
+            (
+                "Kate Bush",
+                "Running Up That Hill (A Deal with God)",
+                None,
+                r"@@x\Kate Bush\Hounds of Love\01 Running Up That Hill (A Deal With God).flac",
+                true,
+            ),
+            (
+                "Nirvana",
+                "Smells Like Teen Spirit",
+                None,
+                r"@@x\Nirvana\Nevermind\01 - Smells Like Teen Spirit (Karaoke Version).mp3",
+                false,
+            ),
+            (
+                "Nirvana",
+                "Smells Like Teen Spirit",
+                None,
+                r"@@x\Nirvana\Nevermind (Deluxe Edition)\01 - Smells Like Teen Spirit (Remastered).flac",
+                true,
+            ),
+            (
+                "Coldplay",
+                "Yellow",
+                None,
+                r"@@x\Coldplay\Parachutes\05 - Yellow.m4a",
+                true,
+            ),
+            (
+                "Coldplay",
+                "Yellow",
+                None,
+                r"@@x\Coldplay\Parachutes\folder.jpg",
+                false,
+            ),
+        ];
+        assert!(rows.len() >= 30);
+        let policy = RankingPolicy::default();
+        for (artist, title, album, path, want) in rows {
+            let ext = path.rsplit('.').next().unwrap_or_default();
+            let c = vec![cand("p", path, ext, None, true, 0, 1)];
+            let wanted = Wanted {
+                artist,
+                title,
+                album: *album,
+                duration_secs: None,
+            };
+            let picked = !policy.rank(&c, &wanted, &[]).is_empty();
+            assert_eq!(picked, *want, "{artist} - {title} vs {path}");
+        }
+    }
+
+    #[test]
+    fn a_good_enough_candidate_is_sure_preferred_and_ready() {
+        let policy = RankingPolicy::default();
+        let wanted = Wanted {
+            duration_secs: Some(200),
+            ..song("Song")
+        };
+        let good = cand(
+            "p",
+            r"@@x\Artist\Album\01 - Song.flac",
+            "flac",
+            None,
+            true,
+            0,
+            1,
+        );
+        assert!(policy.good_enough(&good, &wanted));
+        let mp3 = cand(
+            "p",
+            r"@@x\Artist\Album\01 - Song.mp3",
+            "mp3",
+            Some(320),
+            true,
+            0,
+            1,
+        );
+        assert!(!policy.good_enough(&mp3, &wanted));
+        let busy = cand(
+            "p",
+            r"@@x\Artist\Album\01 - Song.flac",
+            "flac",
+            None,
+            false,
+            3,
+            1,
+        );
+        assert!(!policy.good_enough(&busy, &wanted));
+        let anonymous = cand("p", r"@@x\stuff\01 - Song.flac", "flac", None, true, 0, 1);
+        assert!(!policy.good_enough(&anonymous, &wanted));
     }
 
     #[test]

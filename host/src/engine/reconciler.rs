@@ -1,82 +1,63 @@
 //! One reconciler per provider: lists its transfers every poll interval and applies them to our
-//! records through the transition table. Detects drift (a vanished transfer, one re-created under
-//! a new id, one that ended while we were down) and stalls.
+//! records (matching, then the pure verdicts of `observation`), asks sparingly for remote queue
+//! positions, and tidies the transfers no download follows any more (`tidy`).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
-use time::OffsetDateTime;
-
-use super::dispatcher::{fail, record_failure, record_success};
+use super::call_gates::CallKind;
+use super::core::{Core, Live, ignore_stale, millis, move_to};
 use super::download::{Download, FailureCause, Status};
-use super::manager::{EngineError, Inner, Live, ProviderSlot, move_to};
-use super::provider::{FailureReason, Transfer, TransferState};
+use super::manager::EngineError;
+use super::matching::transfer_for;
+use super::observation::{Verdict, judge, note, note_position, time_to_ask_position};
+use super::provider::{Provider, Transfer, TransferRef};
+use super::provider_slot::ProviderSlot;
+use super::tidy::{TidyStep, over, tidy_step};
 
-/// Weight of the newest speed sample in the smoothed speed.
-const SPEED_SMOOTHING: f64 = 0.3;
-
-pub(super) async fn run(inner: Arc<Inner>, provider_id: String) {
-    let mut stop = inner.stopping();
+pub(super) async fn run(core: Arc<Core>, provider_id: String) {
+    let mut stop = core.stopping();
     loop {
-        if let Some(slot) = inner.providers.get(&provider_id)
-            && let Err(e) = poll_once(&inner, slot).await
+        if let Some(slot) = core.slot(&provider_id)
+            && let Err(e) = poll_once(&core, &slot).await
         {
             tracing::error!(provider = %provider_id, "reconciler: {e}");
         }
         tokio::select! {
-            _ = tokio::time::sleep(inner.settings.poll_interval) => {}
+            _ = tokio::time::sleep(core.settings().poll_interval) => {}
             _ = stop.changed() => return,
         }
     }
 }
 
-/// One poll: list the provider's transfers (if its breaker lets us) and apply them.
-pub(super) async fn poll_once(inner: &Arc<Inner>, slot: &ProviderSlot) -> Result<(), EngineError> {
-    let allowed = slot.breaker().allow(&inner.settings.breaker, inner.now());
-    if !allowed {
+/// One poll: list the provider's transfers (if its breaker and gates let us) and apply them.
+pub(super) async fn poll_once(core: &Arc<Core>, slot: &ProviderSlot) -> Result<(), EngineError> {
+    let Some(provider) = slot.provider() else {
+        return Ok(());
+    };
+    let now = core.now();
+    if !slot.gates().open(CallKind::List, now) {
         return Ok(());
     }
-    match slot.provider.list_transfers().await {
+    if !slot.breaker().allow(&core.settings().breaker, now) {
+        return Ok(());
+    }
+    match provider.list_transfers().await {
         Ok(transfers) => {
-            record_success(inner, slot);
-            apply_snapshot(inner, &slot.provider.descriptor().id, &transfers)
+            core.call_succeeded(slot, CallKind::List);
+            apply_snapshot(core, slot, &transfers)?;
+            ask_positions(core, slot, provider.as_ref(), &transfers).await?;
+            tidy(core, slot, provider.as_ref(), &transfers).await
         }
         Err(e) => {
-            if e.counts_against_provider() {
-                record_failure(inner, slot, &e.to_string());
-            } else {
-                // Not the provider's health (e.g. rate limited): release a trial slot, if any.
-                slot.breaker().trial_in_flight = false;
-            }
+            core.call_failed(slot, CallKind::List, &e);
             Ok(())
         }
     }
 }
 
-fn cause_of(reason: FailureReason) -> FailureCause {
-    match reason {
-        FailureReason::Rejected => FailureCause::Rejected,
-        FailureReason::TimedOut => FailureCause::TimedOut,
-        FailureReason::Errored => FailureCause::Errored,
-        FailureReason::PeerOffline => FailureCause::PeerOffline,
-        FailureReason::SizeMismatch => FailureCause::SizeMismatch,
-        FailureReason::ProviderRestarted => FailureCause::Vanished,
-    }
-}
-
-fn is_restart_casualty(t: &Transfer) -> bool {
-    t.state == TransferState::Failed
-        && t.failure
-            .as_ref()
-            .is_some_and(|f| f.reason == FailureReason::ProviderRestarted)
-}
-
-/// Applies one listing to every download of this provider that has a transfer.
-pub(super) fn apply_snapshot(
-    inner: &Arc<Inner>,
-    provider_id: &str,
-    transfers: &[Transfer],
-) -> Result<(), EngineError> {
+/// The downloads of this provider that follow a transfer.
+fn followed(core: &Core, provider_id: &str) -> Result<Vec<Download>, EngineError> {
     let mut ours = Vec::new();
     for status in [
         Status::Pending,
@@ -85,37 +66,33 @@ pub(super) fn apply_snapshot(
         Status::Stalled,
     ] {
         ours.extend(
-            inner
-                .store
+            core.store()
                 .with_status(status)?
                 .into_iter()
                 .filter(|d| d.provider_id == provider_id && d.external_id.is_some()),
         );
     }
-    for d in ours {
-        let external = d.external_id.clone().unwrap_or_default();
-        let by_id = transfers.iter().find(|t| t.external_id == external);
-        // A provider restart re-creates transfers under new ids: match by peer + filename too.
-        let by_name = d.source.as_ref().and_then(|s| {
-            // The newest such record: providers list in creation order.
-            transfers.iter().rfind(|t| {
-                t.external_id != external
-                    && t.peer == s.peer
-                    && t.filename == s.filename
-                    && !is_restart_casualty(t)
-            })
-        });
-        let chosen = match (by_id, by_name) {
-            (Some(t), Some(newer)) if is_restart_casualty(t) => Some(newer),
-            (Some(t), _) => Some(t),
-            (None, newer) => newer,
-        };
-        let result = match chosen {
-            Some(t) => observe(inner, &d, t),
-            None => missing(inner, &d),
+    Ok(ours)
+}
+
+/// Applies one listing to every download of this provider that has a transfer.
+pub(super) fn apply_snapshot(
+    core: &Arc<Core>,
+    slot: &ProviderSlot,
+    transfers: &[Transfer],
+) -> Result<(), EngineError> {
+    let released_entries = core.store().released(slot.id())?;
+    let released: HashSet<&str> = released_entries.iter().map(|(id, _)| id.as_str()).collect();
+    for d in followed(core, slot.id())? {
+        let result = match transfer_for(&d, transfers, &released) {
+            Some(t) => observe(core, &d, t),
+            None => missing(core, &d),
         };
         match result {
-            Ok(()) | Err(EngineError::Stale(_) | EngineError::NotFound(_)) => {}
+            Ok(())
+            | Err(
+                EngineError::Stale(_) | EngineError::NotFound(_) | EngineError::TrackBusy { .. },
+            ) => {}
             Err(EngineError::Illegal(e)) => {
                 tracing::warn!(download = %d.id, "ignored provider state: {e}")
             }
@@ -125,198 +102,261 @@ pub(super) fn apply_snapshot(
     Ok(())
 }
 
-fn missing(inner: &Arc<Inner>, d: &Download) -> Result<(), EngineError> {
+fn missing(core: &Core, d: &Download) -> Result<(), EngineError> {
     let polls = {
-        let now = inner.now();
-        let mut live = inner.live();
-        let entry = live.entry(d.id).or_insert_with(|| fresh_live(d, now));
+        let now = core.now();
+        let mut live = core.live();
+        let entry = live.entry(d.id).or_insert_with(|| Live::fresh(d, now));
         entry.missing_polls += 1;
         entry.missing_polls
     };
-    if polls >= inner.settings.vanish_after_polls {
+    if polls >= core.settings().vanish_after_polls {
         let message = format!("The transfer disappeared from {}", d.provider_name);
-        fail(inner, d.id, FailureCause::Vanished, &message, None)?;
+        core.fail(d.id, FailureCause::Vanished, &message, None)?;
     }
     Ok(())
 }
 
-fn fresh_live(d: &Download, now: OffsetDateTime) -> Live {
-    Live {
-        bytes: d.bytes_downloaded,
-        speed: d.speed_bytes_per_sec,
-        last_progress: now,
-        persisted_at: now,
-        missing_polls: 0,
-        pending_failure: None,
-    }
-}
-
-fn elapsed(since: OffsetDateTime, now: OffsetDateTime) -> Duration {
-    Duration::try_from(now - since).unwrap_or(Duration::ZERO)
-}
-
-fn observe(inner: &Arc<Inner>, d: &Download, t: &Transfer) -> Result<(), EngineError> {
-    let now = inner.now();
-    let settings = &inner.settings;
-    // Update what we saw, in memory.
+fn observe(core: &Core, d: &Download, t: &Transfer) -> Result<(), EngineError> {
+    let now = core.now();
     let live = {
-        let mut all = inner.live();
-        let live = all.entry(d.id).or_insert_with(|| fresh_live(d, now));
-        live.missing_polls = 0;
-        if t.bytes_transferred > live.bytes {
-            live.last_progress = now;
-        }
-        live.bytes = t.bytes_transferred;
-        live.speed = if t.state == TransferState::InProgress {
-            SPEED_SMOOTHING * t.speed_bytes_per_sec + (1.0 - SPEED_SMOOTHING) * live.speed
-        } else {
-            0.0
-        };
-        if t.state != TransferState::Failed {
-            live.pending_failure = None;
-        }
+        let mut all = core.live();
+        let live = all.entry(d.id).or_insert_with(|| Live::fresh(d, now));
+        note(live, t, now);
         live.clone()
     };
-
-    let target = match t.state {
-        TransferState::QueuedLocally | TransferState::Requested | TransferState::QueuedRemotely => {
-            Status::Queued
-        }
-        TransferState::Initializing | TransferState::InProgress => Status::Downloading,
-        TransferState::Succeeded => Status::Completed,
-        TransferState::Cancelled => {
-            let message = format!("Cancelled at {}", d.provider_name);
-            fail(inner, d.id, FailureCause::CancelledRemotely, &message, None)?;
-            return Ok(());
-        }
-        TransferState::Failed => {
-            let failure = t.failure.clone();
-            let (reason, message, may_retry) = match &failure {
-                Some(f) => (f.reason, f.message.clone(), f.provider_may_retry),
-                None => (
-                    FailureReason::Errored,
-                    "The transfer failed".to_owned(),
-                    false,
-                ),
-            };
-            if may_retry {
-                // The provider may retry by itself: fail only once it has had its chance.
-                let first_seen = {
-                    let mut all = inner.live();
-                    let live = all.entry(d.id).or_insert_with(|| fresh_live(d, now));
-                    *live.pending_failure.get_or_insert(now)
-                };
-                let patience = if reason == FailureReason::ProviderRestarted {
-                    settings.restart_grace
-                } else {
-                    settings.poll_interval * 2
-                };
-                if elapsed(first_seen, now) < patience {
-                    let note = if reason == FailureReason::ProviderRestarted {
-                        format!(
-                            "{} restarted; waiting for it to queue the file again",
-                            d.provider_name
-                        )
-                    } else {
-                        format!("{message} ({} may retry)", d.provider_name)
-                    };
-                    inner.apply(d.id, |d, _| {
-                        d.status_message = Some(note);
-                        Ok(())
-                    })?;
-                    return Ok(());
-                }
-            }
-            fail(inner, d.id, cause_of(reason), &message, None)?;
-            return Ok(());
-        }
-    };
-
-    // Stalls: no byte progress while downloading, or an endless remote queue.
-    let mut target = target;
-    let no_progress_for = elapsed(live.last_progress, now);
-    if target == Status::Downloading
-        && d.status != Status::Pending
-        && no_progress_for >= settings.stall_timeout
-    {
-        target = Status::Stalled;
-    }
-    if target == Status::Queued
-        && t.state == TransferState::QueuedRemotely
-        && matches!(d.status, Status::Queued | Status::Stalled)
-        && (d.status == Status::Stalled || elapsed(d.status_since, now) >= settings.queue_timeout)
-    {
-        target = Status::Stalled;
-    }
-    if target == Status::Stalled
-        && d.status == Status::Stalled
-        && elapsed(d.status_since, now) >= settings.stall_grace
-    {
-        let message = format!(
-            "Stalled for {} s at {}",
-            elapsed(d.status_since, now).as_secs(),
-            t.peer
-        );
-        let updated = fail(inner, d.id, FailureCause::Stalled, &message, None)?;
-        inner.cancel_at_provider(&updated.before);
-        return Ok(());
-    }
-
-    let persist_progress =
-        target != d.status || elapsed(live.persisted_at, now) >= settings.progress_persist_interval;
     let observed_status = d.status;
     let observed_external = d.external_id.clone();
-    let updated = inner.apply(d.id, |d, now| {
+    // Only the record we judged may be changed: a user's action in between wins.
+    let unchanged = move |d: &Download| {
         if d.status != observed_status || d.external_id != observed_external {
-            return Err(EngineError::Stale(d.id));
+            Err(EngineError::Stale(d.id))
+        } else {
+            Ok(())
         }
-        move_to(d, target, now)?;
-        if d.external_id.as_deref() != Some(t.external_id.as_str()) {
-            tracing::info!(download = %d.id, "transfer re-created by the provider: {} -> {}", observed_external.as_deref().unwrap_or("-"), t.external_id);
-            d.external_id = Some(t.external_id.clone());
+    };
+    match judge(d, &live, t, core.settings(), now) {
+        Verdict::KeepUnknown { detail } => {
+            let first_time = {
+                let mut all = core.live();
+                let entry = all.entry(d.id).or_insert_with(|| Live::fresh(d, now));
+                let first = entry.unknown_state.as_deref() != Some(detail.as_str());
+                entry.unknown_state = Some(detail.clone());
+                first
+            };
+            if first_time {
+                tracing::warn!(download = %d.id, provider = %d.provider_id, "the provider reports a state it does not know ({detail}); keeping the download as {}", d.status);
+            }
         }
-        if t.size > 0 {
-            d.total_bytes = t.size;
+        Verdict::AwaitProviderRetry { note } => {
+            core.apply(d.id, |d, _| {
+                unchanged(d)?;
+                d.status_message = Some(note);
+                Ok(())
+            })?;
         }
-        match target {
-            Status::Completed => {
+        Verdict::Fail {
+            cause,
+            message,
+            cancel,
+        } => {
+            let updated = core.fail(d.id, cause, &message, None)?;
+            if cancel {
+                core.cancel_released(&updated.before);
+            }
+        }
+        Verdict::Complete => {
+            core.apply(d.id, |d, now| {
+                unchanged(d)?;
+                move_to(d, Status::Completed, now)?;
+                adopt_transfer(d, t);
                 d.bytes_downloaded = d.total_bytes.max(t.bytes_transferred);
                 d.speed_bytes_per_sec = 0.0;
                 d.status_message = None;
                 d.error_message = None;
                 d.failure_cause = None;
-            }
-            Status::Downloading => {
-                d.started_at.get_or_insert(now);
-                d.status_message = None;
-            }
-            Status::Queued => {
-                d.status_message = Some(match (t.state, t.queue_position) {
-                    (TransferState::QueuedRemotely, Some(p)) => format!("Queued at {} (position {p})", t.peer),
-                    (TransferState::QueuedRemotely, None) => format!("Queued at {}", t.peer),
-                    _ => format!("Queued at {}", d.provider_name),
-                });
-            }
-            Status::Stalled => {
-                d.status_message = Some(if t.state == TransferState::QueuedRemotely {
-                    format!("Queued at {} for too long", t.peer)
+                Ok(())
+            })?;
+        }
+        Verdict::Progress {
+            status,
+            message,
+            persist_progress,
+        } => {
+            let updated = core.apply(d.id, |d, now| {
+                unchanged(d)?;
+                move_to(d, status, now)?;
+                adopt_transfer(d, t);
+                if status == Status::Downloading {
+                    d.started_at.get_or_insert(now);
+                }
+                d.status_message = message;
+                d.queue_position = if status == Status::Queued {
+                    live.queue_position
                 } else {
-                    format!("No progress for {} s", no_progress_for.as_secs())
-                });
+                    None
+                };
+                if persist_progress {
+                    d.bytes_downloaded = t.bytes_transferred;
+                    d.speed_bytes_per_sec = live.speed;
+                }
+                Ok(())
+            })?;
+            if persist_progress && let Some(l) = core.live().get_mut(&d.id) {
+                l.persisted_at = now;
             }
-            _ => {}
+            if updated.after.status == Status::Stalled && updated.before.status != Status::Stalled {
+                tracing::info!(download = %d.id, "stalled: {}", updated.after.status_message.as_deref().unwrap_or(""));
+            }
         }
-        if persist_progress && target != Status::Completed {
-            d.bytes_downloaded = t.bytes_transferred;
-            d.speed_bytes_per_sec = live.speed;
-        }
-        Ok(())
-    })?;
-    if persist_progress && let Some(l) = inner.live().get_mut(&d.id) {
-        l.persisted_at = now;
     }
-    if updated.after.status == Status::Stalled && updated.before.status != Status::Stalled {
-        tracing::info!(download = %d.id, "stalled: {}", updated.after.status_message.as_deref().unwrap_or(""));
+    Ok(())
+}
+
+/// What a download takes from the transfer it follows: a re-created transfer's id and time,
+/// and its size once the provider knows it.
+fn adopt_transfer(d: &mut Download, t: &Transfer) {
+    if d.external_id.as_deref() != Some(t.external_id.as_str()) {
+        tracing::info!(download = %d.id, "transfer re-created by the provider: {} -> {}", d.external_id.as_deref().unwrap_or("-"), t.external_id);
+        d.external_id = Some(t.external_id.clone());
+        d.transfer_requested_at = t.requested_at;
+    }
+    if d.transfer_requested_at.is_none() {
+        d.transfer_requested_at = t.requested_at;
+    }
+    if let Some(size) = t.size.filter(|s| *s > 0) {
+        d.total_bytes = size;
+    }
+}
+
+/// Asks peers where our queued transfers stand, at most once per transfer per interval and a
+/// few per poll: each is a round trip to a peer.
+async fn ask_positions(
+    core: &Core,
+    slot: &ProviderSlot,
+    provider: &dyn Provider,
+    transfers: &[Transfer],
+) -> Result<(), EngineError> {
+    let settings = core.settings();
+    let can_ask = provider.descriptor().capabilities.queue_position;
+    if !can_ask {
+        return Ok(());
+    }
+    let by_id: HashMap<&str, &Transfer> = transfers
+        .iter()
+        .map(|t| (t.external_id.as_str(), t))
+        .collect();
+    let mut asked = 0;
+    let queued = core.store().with_status(Status::Queued)?;
+    let stalled = core.store().with_status(Status::Stalled)?;
+    for d in queued.into_iter().chain(stalled) {
+        if asked >= settings.queue_positions_per_poll {
+            break;
+        }
+        if d.provider_id != slot.id() {
+            continue;
+        }
+        let Some(t) = d.external_id.as_deref().and_then(|id| by_id.get(id)) else {
+            continue;
+        };
+        let now = core.now();
+        let due = core.live().get(&d.id).is_some_and(|l| {
+            time_to_ask_position(l, t, can_ask, settings.queue_position_interval, now)
+        });
+        if !due || !slot.gates().open(CallKind::Control, now) {
+            continue;
+        }
+        asked += 1;
+        if let Some(l) = core.live().get_mut(&d.id) {
+            l.position_asked_at = Some(now);
+        }
+        match provider.queue_position(&t.reference()).await {
+            Ok(Some(position)) => {
+                core.call_succeeded(slot, CallKind::Control);
+                let message = format!(
+                    "Queued at {}: position {position} in the peer's queue",
+                    t.peer
+                );
+                if let Some(l) = core.live().get_mut(&d.id) {
+                    note_position(l, position, now);
+                }
+                let result = core.apply(d.id, |r, _| {
+                    if r.status != d.status || r.external_id != d.external_id {
+                        return Err(EngineError::Stale(r.id));
+                    }
+                    r.queue_position = Some(position);
+                    r.status_message = Some(message);
+                    Ok(())
+                });
+                ignore_stale(result)?;
+            }
+            Ok(None) => core.call_succeeded(slot, CallKind::Control),
+            Err(e) => {
+                // A peer that does not answer says nothing about the provider's health.
+                tracing::debug!(download = %d.id, "queue position not known: {e}");
+                core.call_failed(slot, CallKind::Control, &e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Cancels released transfers until they end, then removes them from the provider's list.
+async fn tidy(
+    core: &Core,
+    slot: &ProviderSlot,
+    provider: &dyn Provider,
+    transfers: &[Transfer],
+) -> Result<(), EngineError> {
+    let settings = core.settings();
+    let options = slot.options();
+    let remove = options.remove_finished && provider.descriptor().capabilities.remove;
+    for (external_id, mut entry) in core.store().released(slot.id())? {
+        let listed = transfers.iter().find(|t| t.external_id == external_id);
+        let now_ms = millis(core.now());
+        let step = tidy_step(&entry, listed, remove, settings.recancel_after, now_ms);
+        let reference = TransferRef {
+            external_id: external_id.clone(),
+            peer: listed.map_or_else(|| entry.peer.clone(), |t| t.peer.clone()),
+        };
+        let ended = listed.is_none_or(over);
+        let forget = match step {
+            TidyStep::Forget => true,
+            TidyStep::Remove => match provider.remove(&reference).await {
+                Ok(()) => {
+                    core.call_succeeded(slot, CallKind::Control);
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(provider = %slot.id(), "could not remove ended transfer {external_id}: {e}");
+                    core.call_failed(slot, CallKind::Control, &e);
+                    false
+                }
+            },
+            TidyStep::Cancel => {
+                entry.cancelled_at_ms = Some(now_ms);
+                if let Err(e) = provider.cancel(&reference).await {
+                    tracing::warn!(provider = %slot.id(), "could not cancel released transfer {external_id}: {e}");
+                    core.call_failed(slot, CallKind::Control, &e);
+                }
+                false
+            }
+            TidyStep::Missing => {
+                entry.missing_polls += 1;
+                false
+            }
+            TidyStep::Wait => false,
+        };
+        if forget {
+            core.store().set_released(slot.id(), &external_id, None)?;
+            continue;
+        }
+        let changed = entry.ended != ended || !matches!(step, TidyStep::Wait);
+        entry.ended = ended;
+        if changed {
+            core.store()
+                .set_released(slot.id(), &external_id, Some(&entry))?;
+        }
     }
     Ok(())
 }

@@ -20,8 +20,11 @@ pub struct EngineSettings {
     pub queue_timeout: Duration,
     /// Stalled this long → cancelled at the provider and retried from another source.
     pub stall_grace: Duration,
-    /// How long a provider's search may run.
+    /// The provider's own search timeout (slskd's is one of inactivity: a search runs until
+    /// this long after its last response).
     pub search_timeout: Duration,
+    /// The longest the engine waits for one provider's search to complete.
+    pub search_max: Duration,
     pub search_poll: Duration,
     /// Progress bytes are written at most this often (state changes always at once).
     pub progress_persist_interval: Duration,
@@ -29,6 +32,17 @@ pub struct EngineSettings {
     pub vanish_after_polls: u32,
     /// A provider that dropped its transfers on restart gets this long to re-create them.
     pub restart_grace: Duration,
+    /// A failure the provider says it may retry by itself gets this long to turn back into a
+    /// queued transfer before the engine moves on.
+    pub provider_retry_patience: Duration,
+    /// A transfer waiting in a peer's queue has its position asked at most this often.
+    pub queue_position_interval: Duration,
+    /// At most this many queue positions are asked per poll of one provider.
+    pub queue_positions_per_poll: usize,
+    /// A released transfer still running is cancelled again after this long.
+    pub recancel_after: Duration,
+    /// Failed attempts kept on a download (the oldest go first).
+    pub max_attempts_kept: usize,
     pub retry: RetryPolicy,
     pub breaker: BreakerSettings,
     pub ranking: RankingPolicy,
@@ -44,10 +58,16 @@ impl Default for EngineSettings {
             queue_timeout: Duration::from_secs(30 * 60),
             stall_grace: Duration::from_secs(120),
             search_timeout: Duration::from_secs(15),
+            search_max: Duration::from_secs(120),
             search_poll: Duration::from_millis(500),
             progress_persist_interval: Duration::from_secs(10),
             vanish_after_polls: 3,
             restart_grace: Duration::from_secs(300),
+            provider_retry_patience: Duration::from_secs(6),
+            queue_position_interval: Duration::from_secs(30),
+            queue_positions_per_poll: 10,
+            recancel_after: Duration::from_secs(30),
+            max_attempts_kept: 20,
             retry: RetryPolicy::default(),
             breaker: BreakerSettings::default(),
             ranking: RankingPolicy::default(),

@@ -34,6 +34,9 @@ pub enum StoreError {
     Corrupt { id: Uuid, message: String },
     #[error("download {0} not found")]
     NotFound(Uuid),
+    /// A change would make a second active download of one track.
+    #[error("track {track} already has an active download ({holder})")]
+    TrackBusy { track: String, holder: Uuid },
 }
 
 /// The database file could not be written or read. redb refuses every later operation once a
@@ -211,6 +214,7 @@ impl Store {
             txn.open_table(TERMINAL_BUCKETS)?;
             txn.open_table(BREAKERS)?;
             txn.open_table(RETRY_DUE)?;
+            txn.open_table(RELEASED)?;
         }
         txn.commit()?;
         Ok(())
@@ -587,6 +591,73 @@ impl Store {
         })
     }
 
+    /// Records a transfer no download follows (one enqueued for a download that changed
+    /// meanwhile); `write_download` records the others.
+    pub fn release(
+        &self,
+        provider_id: &str,
+        external_id: &str,
+        released: &Released,
+    ) -> Result<(), StoreError> {
+        self.checked(|| {
+            let txn = self.db.begin_write()?;
+            txn.open_table(RELEASED)?.insert(
+                (provider_id, external_id),
+                serde_json::to_vec(released).unwrap_or_default().as_slice(),
+            )?;
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The transfers of one provider that no download follows, by external id.
+    pub fn released(&self, provider_id: &str) -> Result<Vec<(String, Released)>, StoreError> {
+        self.checked(|| {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(RELEASED)?;
+            let mut out = Vec::new();
+            for entry in table.range((provider_id, "")..)? {
+                let (k, v) = entry?;
+                let (provider, external) = k.value();
+                if provider != provider_id {
+                    break;
+                }
+                if let Ok(r) = serde_json::from_slice(v.value()) {
+                    out.push((external.to_owned(), r));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Replaces a released transfer's entry (`Some`) or forgets it (`None`).
+    pub fn set_released(
+        &self,
+        provider_id: &str,
+        external_id: &str,
+        entry: Option<&Released>,
+    ) -> Result<(), StoreError> {
+        self.checked(|| {
+            let txn = self.db.begin_write()?;
+            {
+                let mut table = txn.open_table(RELEASED)?;
+                match entry {
+                    Some(r) => {
+                        table.insert(
+                            (provider_id, external_id),
+                            serde_json::to_vec(r).unwrap_or_default().as_slice(),
+                        )?;
+                    }
+                    None => {
+                        table.remove((provider_id, external_id))?;
+                    }
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
     pub fn breaker(&self, provider_id: &str) -> Result<Option<Breaker>, StoreError> {
         self.checked(|| {
             let txn = self.db.begin_read()?;
@@ -613,6 +684,57 @@ fn u64_from(bytes: &[u8]) -> u64 {
     bytes.try_into().map(u64::from_le_bytes).unwrap_or(0)
 }
 
+/// A transfer no download follows any more: what the provider's list still holds of an old
+/// attempt (a cancelled, paused, failed-over or finished download). It is cancelled until it has
+/// ended, then removed from the provider's list, so the list does not grow for ever.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Released {
+    pub peer: String,
+    pub filename: String,
+    /// When it was released, ms since the epoch.
+    pub since_ms: i64,
+    /// The provider has shown it ended (or no longer lists it).
+    #[serde(default)]
+    pub ended: bool,
+    /// Polls in a row it was not listed.
+    #[serde(default)]
+    pub missing_polls: u32,
+    /// When a cancel was last sent, ms since the epoch.
+    #[serde(default)]
+    pub cancelled_at_ms: Option<i64>,
+}
+
+/// The transfer `before` followed and `after` no longer follows (or follows to its end).
+fn released_by(before: &Download, after: Option<&Download>) -> Option<(String, Released)> {
+    if before.status.is_terminal() {
+        return None;
+    }
+    let external = before.external_id.clone()?;
+    let still_followed = after.is_some_and(|a| {
+        a.external_id.as_deref() == Some(external.as_str()) && !a.status.is_terminal()
+    });
+    if still_followed {
+        return None;
+    }
+    let (peer, filename) = before
+        .source
+        .as_ref()
+        .map(|s| (s.peer.clone(), s.filename.clone()))
+        .unwrap_or_default();
+    let at = after.map_or(before.updated_at, |a| a.updated_at);
+    Some((
+        external,
+        Released {
+            peer,
+            filename,
+            since_ms: millis(at),
+            ended: false,
+            missing_polls: 0,
+            cancelled_at_ms: None,
+        },
+    ))
+}
+
 /// Replaces `before` by `after` (either may be absent) in the record table, every index and
 /// every counter. The one place indexes are maintained, so they cannot drift apart.
 fn write_download(
@@ -629,6 +751,26 @@ fn write_download(
     let mut counters = txn.open_table(COUNTERS)?;
     let mut buckets = txn.open_table(TERMINAL_BUCKETS)?;
     let mut retry_due = txn.open_table(RETRY_DUE)?;
+    let mut released = txn.open_table(RELEASED)?;
+
+    if let Some(new) = after
+        && !new.status.is_terminal()
+        && let Some(holder) = active_track.get(new.track_id.as_str())?.map(|v| v.value())
+        && holder != new.id.as_u128()
+    {
+        return Err(StoreError::TrackBusy {
+            track: new.track_id.clone(),
+            holder: Uuid::from_u128(holder),
+        });
+    }
+    if let Some(old) = before
+        && let Some((external, entry)) = released_by(old, after)
+    {
+        released.insert(
+            (old.provider_id.as_str(), external.as_str()),
+            serde_json::to_vec(&entry).unwrap_or_default().as_slice(),
+        )?;
+    }
 
     let mut bump = |status: Status, delta: i64| -> Result<(), StoreError> {
         let current = counters.get(status.code())?.map_or(0, |v| v.value());
@@ -731,6 +873,9 @@ mod tests {
             next_retry_at: None,
             tried_sources: vec![],
             attempts: vec![],
+            transfer_requested_at: None,
+            queue_position: None,
+            duration_secs: None,
         }
     }
 

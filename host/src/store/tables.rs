@@ -28,3 +28,7 @@ pub const RETRY_DUE: TableDefinition<(i64, u128), ()> = TableDefinition::new("re
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// provider id → its circuit breaker as JSON.
 pub const BREAKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("circuit_breakers");
+/// (provider id, external id) → a transfer no download follows any more (as JSON): it is
+/// cancelled until it ends, then removed from the provider's list.
+pub const RELEASED: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("released_transfers");

@@ -1,0 +1,465 @@
+//! The state the engine's workers share, in one place: the store, the providers, what was seen
+//! of transfers since it was last written, and the signals. The dispatcher, the reconcilers and
+//! the manager act through the methods here, never on each other.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use time::OffsetDateTime;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::breaker::CircuitState;
+use super::call_gates::CallKind;
+use super::clock::Clock;
+use super::download::{Attempt, ChosenSource, Download, FailureCause, Status, TriedSource};
+use super::manager::EngineError;
+use super::provider::{ProviderError, TransferRef};
+use super::provider_slot::ProviderSlot;
+use super::retry::RetryDecision;
+use super::settings::EngineSettings;
+use super::transitions::{IllegalTransition, check};
+use crate::store::{Released, Store, StoreError, Updated};
+
+/// What was seen of one download's transfer and not necessarily written yet, and the
+/// reconciler's memory of it.
+#[derive(Debug, Clone)]
+pub(super) struct Live {
+    pub bytes: u64,
+    pub speed: f64,
+    pub last_progress: OffsetDateTime,
+    pub persisted_at: OffsetDateTime,
+    pub missing_polls: u32,
+    /// A failure the provider may still retry, and when it was first seen.
+    pub pending_failure: Option<OffsetDateTime>,
+    /// The last place in the peer's queue, when it was last asked, and when it last fell.
+    pub queue_position: Option<u32>,
+    pub position_asked_at: Option<OffsetDateTime>,
+    pub queue_moved_at: Option<OffsetDateTime>,
+    /// The unknown provider state last logged, so it is logged once.
+    pub unknown_state: Option<String>,
+}
+
+impl Live {
+    pub fn fresh(d: &Download, now: OffsetDateTime) -> Live {
+        Live {
+            bytes: d.bytes_downloaded,
+            speed: d.speed_bytes_per_sec,
+            last_progress: now,
+            persisted_at: now,
+            missing_polls: 0,
+            pending_failure: None,
+            queue_position: d.queue_position,
+            position_asked_at: None,
+            queue_moved_at: None,
+            unknown_state: None,
+        }
+    }
+}
+
+pub(super) struct Core {
+    store: Store,
+    providers: RwLock<BTreeMap<String, Arc<ProviderSlot>>>,
+    clock: Arc<dyn Clock>,
+    settings: EngineSettings,
+    live: Mutex<HashMap<Uuid, Live>>,
+    wake: Notify,
+    changes: watch::Sender<u64>,
+    paused: AtomicBool,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Moves a record to `to` (checked against the transition table), stamping the time.
+pub(super) fn move_to(
+    d: &mut Download,
+    to: Status,
+    now: OffsetDateTime,
+) -> Result<(), IllegalTransition> {
+    check(d.status, to)?;
+    if d.status != to {
+        d.status = to;
+        d.status_since = now;
+        if to == Status::Completed && d.completed_at.is_none() {
+            d.completed_at = Some(now);
+        }
+        if to != Status::Queued {
+            d.queue_position = None;
+        }
+    }
+    Ok(())
+}
+
+impl Core {
+    pub fn new(
+        store: Store,
+        slots: Vec<ProviderSlot>,
+        settings: EngineSettings,
+        clock: Arc<dyn Clock>,
+        paused: bool,
+    ) -> Core {
+        let (changes, _) = watch::channel(0);
+        let (stop, _) = watch::channel(false);
+        Core {
+            store,
+            providers: RwLock::new(
+                slots
+                    .into_iter()
+                    .map(|s| (s.id().to_owned(), Arc::new(s)))
+                    .collect(),
+            ),
+            clock,
+            settings,
+            live: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            changes,
+            paused: AtomicBool::new(paused),
+            stop,
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    pub fn slot(&self, id: &str) -> Option<Arc<ProviderSlot>> {
+        self.providers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Every provider slot, in id order.
+    pub fn slots(&self) -> Vec<Arc<ProviderSlot>> {
+        self.providers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Adds a provider slot; `false` when one with its id exists.
+    pub fn add_slot(&self, slot: ProviderSlot) -> bool {
+        let mut all = self.providers.write().unwrap_or_else(|p| p.into_inner());
+        if all.contains_key(slot.id()) {
+            return false;
+        }
+        all.insert(slot.id().to_owned(), Arc::new(slot));
+        true
+    }
+
+    pub fn live(&self) -> MutexGuard<'_, HashMap<Uuid, Live>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Waits for a change or `timeout`, whichever comes first (the dispatcher's nap).
+    pub async fn woken_or(&self, timeout: std::time::Duration) {
+        tokio::select! {
+            _ = self.wake.notified() => {}
+            _ = tokio::time::sleep(timeout) => {}
+        }
+    }
+
+    /// Keeps a background task to be awaited at shutdown.
+    pub fn keep_task(&self, task: JoinHandle<()>) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
+
+    pub fn take_tasks(&self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Tells listeners something changed, and the dispatcher to look again.
+    pub fn announce(&self) {
+        self.changes.send_modify(|generation| *generation += 1);
+        self.wake.notify_one();
+    }
+
+    /// Edits one download in one durable write; `edit` sees the current record and the time.
+    /// Nothing is written (or announced) when the edit changes nothing or returns an error.
+    pub fn apply(
+        &self,
+        id: Uuid,
+        edit: impl FnOnce(&mut Download, OffsetDateTime) -> Result<(), EngineError>,
+    ) -> Result<Updated, EngineError> {
+        let now = self.now();
+        let result = self.store.update(id, |d| {
+            let before = d.clone();
+            edit(d, now)?;
+            if *d != before {
+                d.updated_at = now;
+            }
+            Ok::<(), EngineError>(())
+        });
+        let updated = match result {
+            Err(StoreError::NotFound(id)) => return Err(EngineError::NotFound(id)),
+            Err(StoreError::TrackBusy { track, holder }) => {
+                return Err(EngineError::TrackBusy { track, holder });
+            }
+            Err(e) => return Err(e.into()),
+            Ok(inner) => inner?,
+        };
+        if updated.before != updated.after {
+            // What was observed belongs to one transfer: a new (or no) transfer starts afresh,
+            // so a fail-over never inherits the old bytes or the old stall clock.
+            let transfer_changed = updated.after.external_id != updated.before.external_id;
+            if transfer_changed
+                || matches!(updated.after.status, Status::Paused | Status::Waiting)
+                || updated.after.status.is_terminal()
+            {
+                self.live().remove(&id);
+            }
+            if updated.before.status != updated.after.status {
+                let a = &updated.after;
+                tracing::info!(
+                    download = %a.id, from = %updated.before.status, to = %a.status,
+                    provider = %a.provider_id,
+                    "{} - {}: {}", a.track.artist, a.track.title,
+                    a.status_message.as_deref().or(a.error_message.as_deref()).unwrap_or("")
+                );
+            }
+            self.announce();
+        }
+        Ok(updated)
+    }
+
+    /// Stops, at its provider, the transfer a download no longer follows (the record, written
+    /// first, released it; the reconciler removes it once it has ended).
+    pub fn cancel_released(&self, before: &Download) {
+        let (Some(external), Some(slot)) =
+            (before.external_id.clone(), self.slot(&before.provider_id))
+        else {
+            return;
+        };
+        let Some(provider) = slot.provider() else {
+            return;
+        };
+        let transfer = TransferRef {
+            external_id: external,
+            peer: before
+                .source
+                .as_ref()
+                .map(|s| s.peer.clone())
+                .unwrap_or_default(),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = provider.cancel(&transfer).await {
+                tracing::warn!(provider = %provider.descriptor().id, "could not cancel transfer {}: {e}", transfer.external_id);
+            }
+        });
+    }
+
+    /// Records a transfer that was enqueued for a download that changed meanwhile, and stops it.
+    pub fn withdraw(&self, slot: &ProviderSlot, transfer: TransferRef, filename: &str) {
+        let entry = Released {
+            peer: transfer.peer.clone(),
+            filename: filename.to_owned(),
+            since_ms: millis(self.now()),
+            ended: false,
+            missing_polls: 0,
+            cancelled_at_ms: Some(millis(self.now())),
+        };
+        if let Err(e) = self.store.release(slot.id(), &transfer.external_id, &entry) {
+            tracing::error!("cannot record a withdrawn transfer: {e}");
+        }
+        let Some(provider) = slot.provider() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = provider.cancel(&transfer).await {
+                tracing::warn!(provider = %provider.descriptor().id, "could not withdraw transfer {}: {e}", transfer.external_id);
+            }
+        });
+    }
+
+    /// A call went through: the breaker closes, the gate's streak ends, a configuration
+    /// problem is over.
+    pub fn call_succeeded(&self, slot: &ProviderSlot, kind: CallKind) {
+        slot.gates().succeeded(kind);
+        slot.set_config_problem(None);
+        let now = self.now();
+        let snapshot = {
+            let mut b = slot.breaker();
+            let was = b.clone();
+            b.record_success(now);
+            // Only the state matters for persistence; last_success moves on every poll.
+            (was.state != b.state || was.consecutive_failures != 0).then(|| b.clone())
+        };
+        if let Some(b) = snapshot {
+            self.persist_breaker(slot, &b);
+        }
+    }
+
+    /// A call failed: the breaker hears of what is the provider's fault; a "slow down" shuts
+    /// the call's gate for a while; our own configuration's refusal shuts them all and says
+    /// what to change. Returns nothing: what it means for a download is the caller's decision.
+    pub fn call_failed(&self, slot: &ProviderSlot, kind: CallKind, error: &ProviderError) {
+        let now = self.now();
+        match error {
+            // "Slow down", or "that file is still in a transfer": this kind of call waits.
+            ProviderError::RateLimited(_) | ProviderError::Busy(_) => {
+                let wait = slot.gates().rate_limited(kind, now, fastrand::f64());
+                tracing::info!(provider = %slot.id(), ?kind, "{error}; next such call in {wait:?}");
+                slot.breaker().trial_in_flight = false;
+            }
+            ProviderError::Misconfigured(problem) => {
+                slot.gates().misconfigured(now);
+                if slot.config_problem().as_deref() != Some(problem.as_str()) {
+                    tracing::error!(provider = %slot.id(), "{problem}");
+                }
+                slot.set_config_problem(Some(problem.clone()));
+                slot.breaker().trial_in_flight = false;
+                self.announce();
+            }
+            e if e.counts_against_provider() => {
+                let message = e.to_string();
+                let b = {
+                    let mut b = slot.breaker();
+                    b.record_failure(&self.settings.breaker, now, &message);
+                    b.clone()
+                };
+                if b.state != CircuitState::Closed {
+                    tracing::warn!(provider = %slot.id(), "circuit {}: {message}", b.state.as_str());
+                }
+                self.persist_breaker(slot, &b);
+            }
+            _ => {
+                // About one item or peer, not the provider: release a trial slot, if any.
+                slot.breaker().trial_in_flight = false;
+            }
+        }
+    }
+
+    pub fn persist_breaker(&self, slot: &ProviderSlot, b: &super::breaker::Breaker) {
+        if let Err(e) = self.store.save_breaker(slot.id(), b) {
+            tracing::error!("cannot save circuit breaker state: {e}");
+        }
+        self.announce();
+    }
+
+    /// Records a failure and applies the retry policy: another source now, the same search
+    /// later, or give up. `source` is the file that failed when it is not (yet) the record's.
+    pub fn fail(
+        &self,
+        id: Uuid,
+        cause: FailureCause,
+        message: &str,
+        source: Option<&ChosenSource>,
+    ) -> Result<Updated, EngineError> {
+        let policy = self.settings.retry.clone();
+        let max_attempts_kept = self.settings.max_attempts_kept;
+        self.apply(id, |d, now| {
+            if d.status.is_terminal() || d.status == Status::Paused {
+                return Err(EngineError::Stale(d.id));
+            }
+            let tried = source.or(d.source.as_ref()).map(|s| TriedSource {
+                peer: s.peer.clone(),
+                filename: s.key().to_owned(),
+            });
+            if let Some(t) = &tried
+                && cause != FailureCause::NotFound
+                && !d.has_tried(&t.peer, &t.filename)
+            {
+                d.tried_sources.push(t.clone());
+            }
+            d.attempts.push(Attempt {
+                source: tried,
+                cause,
+                message: message.to_owned(),
+                at: now,
+            });
+            // The history is a summary, not a log: the oldest attempts go first.
+            let excess = d.attempts.len().saturating_sub(max_attempts_kept);
+            d.attempts.drain(..excess);
+            d.external_id = None;
+            d.transfer_requested_at = None;
+            d.speed_bytes_per_sec = 0.0;
+            d.error_message = Some(message.to_owned());
+            match policy.decide(cause, d.retry_count, d.max_retries) {
+                RetryDecision::AnotherSourceNow => {
+                    d.retry_count += 1;
+                    move_to(d, Status::Waiting, now)?;
+                    d.source = None;
+                    d.source_fixed = false;
+                    d.bytes_downloaded = 0;
+                    d.failure_cause = Some(cause);
+                    d.status_message = Some(format!(
+                        "Trying another source (attempt {} of {})",
+                        d.retry_count + 1,
+                        d.max_retries + 1
+                    ));
+                }
+                RetryDecision::SearchAgainLater(delay) => {
+                    d.retry_count += 1;
+                    move_to(d, Status::Failed, now)?;
+                    d.source = None;
+                    d.source_fixed = false;
+                    d.failure_cause = Some(cause);
+                    d.next_retry_at = Some(now + delay);
+                    d.status_message = Some(format!("Will search again in {} s", delay.as_secs()));
+                }
+                RetryDecision::GiveUp => {
+                    move_to(d, Status::Failed, now)?;
+                    d.failure_cause = Some(cause);
+                    d.next_retry_at = None;
+                    d.status_message =
+                        Some(format!("Gave up after {} attempts", d.retry_count + 1));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+pub(super) fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// A stale record (a user acted first) is not an error for a background task.
+pub(super) fn ignore_stale(
+    result: Result<Updated, EngineError>,
+) -> Result<Option<Updated>, EngineError> {
+    match result {
+        Ok(u) => Ok(Some(u)),
+        Err(EngineError::Stale(_) | EngineError::NotFound(_) | EngineError::TrackBusy { .. }) => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
