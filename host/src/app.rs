@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::engine::clock::SystemClock;
 use crate::engine::manager::{DownloadManager, Running};
 use crate::engine::provider::Provider;
+use crate::engine::provider_slot::ProviderOptions;
 use crate::plugins::PluginRuntime;
 use crate::store::{StorageFailure, Store};
 use crate::view::templates::Templates;
@@ -80,12 +81,20 @@ impl App {
                 config.plugins.dir.display()
             );
         }
-        let providers: Vec<Arc<dyn Provider>> = report
+        let providers: Vec<(Arc<dyn Provider>, ProviderOptions)> = report
             .loaded
             .into_iter()
-            .map(|(p, _)| p as Arc<dyn Provider>)
+            .map(|(p, _)| {
+                let options = config
+                    .providers
+                    .get(&p.descriptor().id)
+                    .map(|g| g.options())
+                    .unwrap_or_default();
+                (p as Arc<dyn Provider>, options)
+            })
             .collect();
-        let engine = DownloadManager::new(store, providers, settings, Arc::new(SystemClock))?;
+        let engine =
+            DownloadManager::with_options(store, providers, settings, Arc::new(SystemClock))?;
         let running = engine.start()?;
 
         let listener = HttpServer::bind(config.server.bind)

@@ -104,7 +104,7 @@ async fn serve(
     app.engine.create(NewDownload {
         artist: "Demo".into(),
         title: "Refused First".into(),
-        source: Some(RequestedSource {
+        source: Some(RequestedSource::PeerFile {
             peer: "rejecter".into(),
             filename: "@@rejec\\Music\\Demo\\01 - Refused First.flac".into(),
             size: 4_200_000,

@@ -15,12 +15,50 @@ use crate::view::dto::{ErrorBody, UnifiedDownload};
 /// At most this many ids in one batch action.
 pub const MAX_BATCH: usize = 1000;
 
+/// The exact file to fetch: either a file a peer holds (`peer`, `filename`, `size`: slskd), or
+/// a `uri` (a magnet link, the URL of a .torrent, or the URL of the file itself) with, for a
+/// URI naming several files, the `file` wanted inside it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceBody {
-    pub peer: String,
-    pub filename: String,
-    pub size: u64,
+    /// The peer holding the file (with `filename` and `size`).
+    pub peer: Option<String>,
+    /// The peer's full path of the file.
+    pub filename: Option<String>,
+    /// Size in bytes: required with `peer`, optional with `uri`.
+    pub size: Option<u64>,
+    /// A magnet link, a .torrent URL or a file URL (instead of `peer` and `filename`).
+    pub uri: Option<String>,
+    /// With `uri`: the file wanted inside a multi-file source, by path or name.
+    pub file: Option<String>,
+}
+
+impl SourceBody {
+    fn into_requested(self) -> Result<RequestedSource, ApiError> {
+        match self {
+            SourceBody {
+                peer: Some(peer),
+                filename: Some(filename),
+                size: Some(size),
+                uri: None,
+                file: None,
+            } => Ok(RequestedSource::PeerFile {
+                peer,
+                filename,
+                size,
+            }),
+            SourceBody {
+                peer: None,
+                filename: None,
+                uri: Some(uri),
+                file,
+                size,
+            } => Ok(RequestedSource::Uri { uri, file, size }),
+            _ => Err(ApiError::bad_request(
+                "source is either {\"peer\", \"filename\", \"size\"} or {\"uri\", \"file\"?, \"size\"?}",
+            )),
+        }
+    }
 }
 
 /// A track to download.
@@ -34,7 +72,11 @@ pub struct CreateBody {
     pub track_id: Option<String>,
     /// Higher goes first (-1000 to 1000, default 0).
     pub priority: Option<i32>,
-    /// A provider id ("slskd") or kind ("soulseek").
+    /// The track's length in seconds, when known: files of a clearly different length rank
+    /// below those that fit.
+    pub duration_secs: Option<u32>,
+    /// A provider id ("slskd") or kind ("soulseek"); by default the one that takes the source,
+    /// or the first that can search.
     pub provider: Option<String>,
     /// Fetch exactly this file instead of searching.
     pub source: Option<SourceBody>,
@@ -105,12 +147,9 @@ pub async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             album: body.album,
             track_id: body.track_id,
             priority: body.priority,
+            duration_secs: body.duration_secs,
             provider: body.provider,
-            source: body.source.map(|s| RequestedSource {
-                peer: s.peer,
-                filename: s.filename,
-                size: s.size,
-            }),
+            source: body.source.map(SourceBody::into_requested).transpose()?,
             idempotency_key: body.idempotency_key.or(header_key),
         };
         Ok::<_, ApiError>(s.engine.create(request)?)

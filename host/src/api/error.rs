@@ -54,9 +54,10 @@ impl From<EngineError> for ApiError {
         let message = e.to_string();
         match e {
             EngineError::NotFound(_) => ApiError::not_found(message),
-            EngineError::Illegal(_) | EngineError::Stale(_) => {
-                ApiError::new(StatusCode::CONFLICT, message)
-            }
+            EngineError::Illegal(_)
+            | EngineError::Stale(_)
+            | EngineError::WrongState(_)
+            | EngineError::TrackBusy { .. } => ApiError::new(StatusCode::CONFLICT, message),
             EngineError::Invalid(_) | EngineError::UnknownProvider { .. } => {
                 ApiError::bad_request(message)
             }
@@ -82,6 +83,9 @@ impl From<StoreError> for ApiError {
                          free space or repair the disk, then start it again"
                     ),
                 )
+            }
+            busy @ StoreError::TrackBusy { .. } => {
+                ApiError::new(StatusCode::CONFLICT, busy.to_string())
             }
             other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }

@@ -68,6 +68,7 @@ pub async fn health_of(s: &super::state::AppState) -> ProvidersHealthResponse {
         // Not polled yet: ask the provider itself, briefly.
         if h.last_success.is_none()
             && h.consecutive_failures == 0
+            && h.config_problem.is_none()
             && h.circuit_state == CircuitState::Closed
             && let Some(provider) = s.engine.provider(&h.id)
         {
@@ -79,7 +80,11 @@ pub async fn health_of(s: &super::state::AppState) -> ProvidersHealthResponse {
                 }
                 Ok(Err(e)) => {
                     dto.is_healthy = false;
-                    dto.error_message = Some(e.to_string());
+                    dto.error_message = Some(match e {
+                        // Say exactly what to change in the config.
+                        crate::engine::provider::ProviderError::Misconfigured(fix) => fix,
+                        other => other.to_string(),
+                    });
                 }
                 Err(_) => {
                     dto.is_healthy = false;
@@ -145,5 +150,31 @@ pub async fn clear_history(req: &mut Request, depot: &mut Depot, res: &mut Respo
             message: format!("Removed {deleted} old downloads"),
         })
     })();
+    reply(res, result);
+}
+
+/// Tries a provider again now (an admin fixed its config or its service): a half-open trial
+/// at once instead of waiting out the circuit breaker. Answers the provider's health after it.
+#[endpoint(
+    tags("manager"),
+    parameters(("id" = String, Path, description = "Provider (plugin) id, e.g. slskd")),
+    responses((status_code = 200, body = ProviderHealthDto), (status_code = 400, body = crate::view::dto::ErrorBody))
+)]
+pub async fn reconnect(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let result = async {
+        let s = state(depot)?;
+        let id = req.param::<String>("id").unwrap_or_default();
+        let provider_health = s.engine.reconnect(&id).await?;
+        // The Download Center refreshes its provider list when it sees this.
+        res.headers_mut().insert(
+            "hx-trigger",
+            salvo::http::HeaderValue::from_static("provider-health-changed"),
+        );
+        Ok::<_, ApiError>(ProviderHealthDto::new(
+            &provider_health,
+            time::OffsetDateTime::now_utc(),
+        ))
+    }
+    .await;
     reply(res, result);
 }

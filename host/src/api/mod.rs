@@ -54,6 +54,7 @@ pub fn router(
         .push(Router::with_path("stats").get(m::stats))
         .push(Router::with_path("events").get(events::events))
         .push(Router::with_path("health").get(m::health))
+        .push(Router::with_path("providers/{id}/reconnect").post(m::reconnect))
         .push(Router::with_path("retry-all-failed").post(m::retry_all_failed))
         .push(Router::with_path("clear-failed").delete(m::clear_failed))
         .push(Router::with_path("history/clear").delete(m::clear_history))

@@ -205,33 +205,46 @@ pub async fn stats_bar(depot: &mut Depot, res: &mut Response) {
     html(res, result);
 }
 
+/// The providers' health, as `/health` reports it: a provider not synced yet is pinged.
+async fn pinged_health(s: &AppState) -> Vec<ProviderHealthDto> {
+    super::manager_routes::health_of(s).await.providers
+}
+
 #[handler]
 pub async fn provider_health(depot: &mut Depot, res: &mut Response) {
-    let result = state(depot).and_then(|s| {
-        render(
-            &s,
-            "partials/provider_health.html",
-            &PageContext {
-                health: health_context(&s),
-                ..PageContext::default()
-            },
-        )
-    });
+    let result = match state(depot) {
+        Ok(s) => {
+            let health = pinged_health(&s).await;
+            render(
+                &s,
+                "partials/provider_health.html",
+                &PageContext {
+                    health,
+                    ..PageContext::default()
+                },
+            )
+        }
+        Err(e) => Err(e),
+    };
     html(res, result);
 }
 
 #[handler]
 pub async fn provider_health_mini(depot: &mut Depot, res: &mut Response) {
-    let result = state(depot).and_then(|s| {
-        render(
-            &s,
-            "partials/provider_health_mini.html",
-            &PageContext {
-                health: health_context(&s),
-                ..PageContext::default()
-            },
-        )
-    });
+    let result = match state(depot) {
+        Ok(s) => {
+            let health = pinged_health(&s).await;
+            render(
+                &s,
+                "partials/provider_health_mini.html",
+                &PageContext {
+                    health,
+                    ..PageContext::default()
+                },
+            )
+        }
+        Err(e) => Err(e),
+    };
     html(res, result);
 }
 

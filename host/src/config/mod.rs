@@ -94,6 +94,8 @@ pub struct EngineConfig {
     pub queue_timeout_secs: Option<u64>,
     pub stall_grace_secs: Option<u64>,
     pub search_timeout_secs: Option<u64>,
+    /// The longest the engine waits for one provider's search to complete (default 120).
+    pub search_max_secs: Option<u64>,
     pub max_retries: Option<u32>,
     /// Delays before automatic retries, e.g. [60, 300, 900].
     pub retry_backoff_secs: Option<Vec<u64>>,
@@ -125,6 +127,12 @@ impl EngineConfig {
         }
         if let Some(v) = self.search_timeout_secs {
             s.search_timeout = Duration::from_secs(v.clamp(1, 300));
+        }
+        if let Some(v) = self.search_max_secs {
+            if v == 0 {
+                return Err("engine.search_max_secs must be at least 1".into());
+            }
+            s.search_max = Duration::from_secs(v.min(3600));
         }
         if let Some(v) = self.max_retries {
             s.retry.max_retries = v;
@@ -255,6 +263,15 @@ pub struct ProviderGrant {
     /// Cap on one HTTP response body.
     #[serde(default)]
     pub max_response_bytes: Option<u64>,
+    /// Remove a transfer from the provider's list once its download has ended (default on).
+    #[serde(default)]
+    pub remove_finished: Option<bool>,
+    /// Searches and enqueues sent to this provider at once (default 1 each: slskd answers 429
+    /// past one search and two enqueues).
+    #[serde(default)]
+    pub search_concurrency: Option<usize>,
+    #[serde(default)]
+    pub enqueue_concurrency: Option<usize>,
     /// Every other key is a config value for the plugin (`url`, `api_key`, ...).
     #[serde(flatten)]
     pub settings: BTreeMap<String, SettingValue>,
@@ -306,6 +323,36 @@ impl Default for SandboxLimits {
 }
 
 impl ProviderGrant {
+    /// The engine's options for this provider.
+    pub fn options(&self) -> crate::engine::provider_slot::ProviderOptions {
+        let d = crate::engine::provider_slot::ProviderOptions::default();
+        crate::engine::provider_slot::ProviderOptions {
+            remove_finished: self.remove_finished.unwrap_or(d.remove_finished),
+            search_turns: self.search_concurrency.unwrap_or(d.search_turns).max(1),
+            enqueue_turns: self.enqueue_concurrency.unwrap_or(d.enqueue_turns).max(1),
+            config_fingerprint: self.fingerprint(),
+        }
+    }
+
+    /// A digest of what the operator granted and configured (hosts and every plugin setting):
+    /// state recorded under another one (a breaker opened by a wrong URL or key) is reset.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for host in &self.allowed_hosts {
+            h.update(host.as_bytes());
+            h.update([0]);
+        }
+        h.update([1]);
+        for (key, value) in &self.settings {
+            h.update(key.as_bytes());
+            h.update([0]);
+            h.update(value.as_text().as_bytes());
+            h.update([0]);
+        }
+        hex::encode(&h.finalize()[..8])
+    }
+
     pub fn limits(&self) -> SandboxLimits {
         let d = SandboxLimits::default();
         SandboxLimits {

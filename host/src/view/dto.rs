@@ -63,9 +63,13 @@ pub struct UnifiedDownload {
     pub priority: i32,
     pub retry_count: u32,
     pub max_retries: u32,
-    /// Failed attempts so far (each is kept on the record).
+    /// Failed attempts kept on the record (the newest; older ones are dropped).
     pub attempts: usize,
     pub failure_cause: Option<String>,
+    /// The place in the peer's upload queue, while queued there and known.
+    pub queue_position: Option<u32>,
+    /// The plugin id of the provider, e.g. "slskd" (`provider` is its kind).
+    pub provider_id: String,
     pub is_active: bool,
     pub can_cancel: bool,
 }
@@ -125,6 +129,8 @@ impl From<&Download> for UnifiedDownload {
             max_retries: d.max_retries,
             attempts: d.attempts.len(),
             failure_cause: d.failure_cause.map(|c| c.as_str().to_owned()),
+            queue_position: d.queue_position.filter(|_| d.status == Status::Queued),
+            provider_id: d.provider_id.clone(),
             is_active: !d.status.is_terminal(),
             can_cancel: !d.status.is_terminal(),
         }
@@ -180,6 +186,8 @@ pub struct ActiveDownloadsResponse {
 pub struct ProviderHealthDto {
     pub provider: String,
     pub provider_name: String,
+    /// The plugin id, for `providers/{id}/reconnect`.
+    pub provider_id: String,
     pub is_healthy: bool,
     /// closed, open or half_open.
     pub circuit_state: Option<String>,
@@ -189,6 +197,8 @@ pub struct ProviderHealthDto {
     pub seconds_until_recovery_attempt: Option<u64>,
     pub error_message: Option<String>,
     pub has_successful_connection: bool,
+    /// A plugin serves this provider now.
+    pub loaded: bool,
 }
 
 impl ProviderHealthDto {
@@ -199,15 +209,25 @@ impl ProviderHealthDto {
         ProviderHealthDto {
             provider: h.kind.clone(),
             provider_name: h.display_name.clone(),
-            is_healthy: h.circuit_state == crate::engine::breaker::CircuitState::Closed
+            provider_id: h.id.clone(),
+            is_healthy: h.loaded
+                && h.config_problem.is_none()
+                && h.circuit_state == crate::engine::breaker::CircuitState::Closed
                 && h.consecutive_failures == 0,
             circuit_state: Some(h.circuit_state.as_str().to_owned()),
             consecutive_failures: h.consecutive_failures,
             last_successful_sync: h.last_success.map(timestamp),
             seconds_since_last_sync: since,
             seconds_until_recovery_attempt: h.until_trial.map(|d| d.as_secs_f64().ceil() as u64),
-            error_message: h.last_error.clone(),
+            // What the operator can act on first: our own configuration, a missing plugin,
+            // then the provider's last error.
+            error_message: h
+                .config_problem
+                .clone()
+                .or_else(|| (!h.loaded).then(|| "the plugin is not loaded".to_owned()))
+                .or_else(|| h.last_error.clone()),
             has_successful_connection: h.last_success.is_some(),
+            loaded: h.loaded,
         }
     }
 }
