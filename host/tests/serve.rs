@@ -31,6 +31,9 @@ cache_dir = "{cache}"
 url = "{url}"
 api_key = "{key}"
 allowed_hosts = ["{url}"]
+[engine]
+# slskd's search timeout counts from the last response; a short one keeps the test short.
+search_timeout_secs = 2
 "#,
         templates = repo().join("templates").display(),
         db = dir.join("t.redb").display(),
@@ -110,8 +113,15 @@ fn serve(config: &Path) -> (Server, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_under_load_stops_gracefully_and_loses_nothing() {
+    // Slow transfers, so that downloads are in flight at the SIGTERM; quick searches that a
+    // good peer answers first, so that they start within the test's patience.
     let emulator = Emulator::start(EmulatorConfig {
         speed_factor: 0.5,
+        timings: slskd_emulator::Timings {
+            search: Duration::from_millis(200),
+            ..slskd_emulator::Timings::default()
+        },
+        answer_order: slskd_emulator::AnswerOrder::PeerList,
         ..EmulatorConfig::default()
     })
     .await
@@ -124,7 +134,7 @@ async fn sigterm_under_load_stops_gracefully_and_loses_nothing() {
     for n in 0..30 {
         let res = client
             .post(format!("{base}/api/downloads"))
-            .json(&serde_json::json!({"artist": "Load", "title": format!("Track {n}")}))
+            .json(&serde_json::json!({"artist": "Load", "title": format!("Track {}", n + 10)}))
             .send()
             .await
             .unwrap();

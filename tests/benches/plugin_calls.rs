@@ -93,7 +93,7 @@ async fn main() {
         .await
         .unwrap();
     for i in 0..1_000 {
-        let source = Source {
+        let source = Source::PeerFile {
             peer: "busy_bee".into(),
             filename: format!("@@busy\\Music\\Bench\\{i:04} - Track.flac"),
             size: 5_000_000,

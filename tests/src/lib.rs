@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use slskd_emulator::{Emulator, EmulatorConfig};
 use tributary::config::{ProviderGrant, SettingValue};
 use tributary::engine::provider::{Provider, Source, Transfer};
+use tributary::engine::provider_slot::ProviderOptions;
 use tributary::plugins::{PluginRuntime, WasmProvider};
 
 /// The repository root.
@@ -110,14 +111,22 @@ pub fn emulator_key() -> String {
         .expect("the default emulator has a key")
 }
 
+/// The emulator's config for tests: sped up, and with peers answering searches in the order
+/// they are listed (good peers first), so that a test that expects a download to come from a
+/// good peer is deterministic. Tests of fail-over ask for the per-query order themselves.
+pub fn test_emulator_config() -> EmulatorConfig {
+    EmulatorConfig {
+        speed_factor: 8.0,
+        answer_order: slskd_emulator::AnswerOrder::PeerList,
+        ..EmulatorConfig::default()
+    }
+}
+
 /// An emulator sped up for tests.
 pub async fn fast_emulator() -> Emulator {
-    Emulator::start(EmulatorConfig {
-        speed_factor: 8.0,
-        ..EmulatorConfig::default()
-    })
-    .await
-    .expect("emulator")
+    Emulator::start(test_emulator_config())
+        .await
+        .expect("emulator")
 }
 
 /// The slskd plugin loaded against `emulator` with the right key.
@@ -145,7 +154,7 @@ pub async fn wait_for_transfer(
         let transfers = provider.list_transfers().await.expect("list transfers");
         if let Some(t) = transfers
             .iter()
-            .find(|t| t.peer == source.peer && t.filename == source.filename && done(t))
+            .find(|t| t.peer == source.peer() && t.filename == source.name() && done(t))
         {
             return t.clone();
         }
@@ -159,7 +168,7 @@ pub async fn wait_for_transfer(
 
 /// A source from one of the emulator's peers.
 pub fn source_from(peer: &str, title: &str) -> Source {
-    Source {
+    Source::PeerFile {
         peer: peer.to_owned(),
         filename: format!("@@test\\Music\\{title}\\01 - {title}.flac"),
         size: 3_000_000,
@@ -177,10 +186,24 @@ pub async fn engine_against(
     tributary::engine::manager::DownloadManager,
     tributary::engine::manager::Running,
 ) {
+    engine_with_options(emulator, db, settings, ProviderOptions::default()).await
+}
+
+/// As [`engine_against`], with the operator's options for the slskd provider.
+pub async fn engine_with_options(
+    emulator: &Emulator,
+    db: &Path,
+    settings: tributary::engine::settings::EngineSettings,
+    options: ProviderOptions,
+) -> (
+    PluginsDir,
+    tributary::engine::manager::DownloadManager,
+    tributary::engine::manager::Running,
+) {
     let (plugins, slskd) = slskd_against(emulator).await;
     let store = tributary::store::Store::open(db).expect("store");
-    let providers: Vec<Arc<dyn Provider>> = vec![slskd];
-    let manager = tributary::engine::manager::DownloadManager::new(
+    let providers: Vec<(Arc<dyn Provider>, ProviderOptions)> = vec![(slskd, options)];
+    let manager = tributary::engine::manager::DownloadManager::with_options(
         store,
         providers,
         settings,

@@ -63,6 +63,7 @@ async fn each_route_answers_each_caller_as_it_should() {
             Some(json!({"artist": "A", "title": "B"})),
         ),
         (Method::POST, format!("{m}/retry-all-failed"), None),
+        (Method::POST, format!("{m}/providers/slskd/reconnect"), None),
         (Method::DELETE, format!("{m}/clear-failed"), None),
         (Method::DELETE, format!("{m}/history/clear?days=30"), None),
         (Method::POST, format!("/api/downloads/{zero}/cancel"), None),

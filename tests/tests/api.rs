@@ -172,7 +172,7 @@ async fn every_route_answers_with_the_specified_shapes() {
     check_download(&first);
     assert_eq!(first["status"], "waiting");
     for n in 0..3 {
-        create(&app, "Artist", &format!("Track {n}")).await;
+        create(&app, "Artist", &format!("Track {:02}", n + 10)).await;
     }
 
     let (status, active) = app.get_json(&format!("{M}/active")).await;
@@ -858,7 +858,7 @@ async fn large_answers_are_gzipped_for_clients_that_accept_it() {
     app.send_json(Method::POST, "/api/downloads/pause", json!(null))
         .await;
     for n in 0..40 {
-        create(&app, "Gzip", &format!("Track {n}")).await;
+        create(&app, "Gzip", &format!("Track {:02}", n + 10)).await;
     }
     let plain = app
         .client

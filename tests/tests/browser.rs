@@ -128,7 +128,7 @@ fn artifacts() -> PathBuf {
 async fn the_download_center_works_in_a_real_browser() {
     let emulator = Emulator::start(EmulatorConfig {
         speed_factor: 2.0,
-        ..EmulatorConfig::default()
+        ..tributary_tests::test_emulator_config()
     })
     .await
     .unwrap();
@@ -138,7 +138,10 @@ async fn the_download_center_works_in_a_real_browser() {
         .send_json(
             reqwest::Method::POST,
             "/api/downloads",
-            json!({"artist": "Mallory", "title": "<script>alert(1)</script>"}),
+            // From a peer that keeps it queued: it stays on the page.
+            json!({"artist": "Mallory", "title": "<script>alert(1)</script>", "source": {
+                "peer": "busy_bee", "filename": "@@busy\\<script>alert(1)</script>.flac", "size": 1000
+            }}),
         )
         .await;
     assert_eq!(status, 201);

@@ -31,7 +31,7 @@ fn worker(db: &std::path::Path, plugins: &std::path::Path, url: &str) -> std::pr
 async fn sigkill_mid_flight_loses_and_duplicates_nothing() {
     let emulator = Emulator::start(EmulatorConfig {
         speed_factor: 10.0,
-        ..EmulatorConfig::default()
+        ..tributary_tests::test_emulator_config()
     })
     .await
     .unwrap();

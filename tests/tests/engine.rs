@@ -21,7 +21,7 @@ fn track(artist: &str, title: &str) -> NewDownload {
 async fn twenty_downloads_complete_within_the_concurrency_limit() {
     let emulator = Emulator::start(EmulatorConfig {
         speed_factor: 20.0,
-        ..EmulatorConfig::default()
+        ..tributary_tests::test_emulator_config()
     })
     .await
     .unwrap();
@@ -31,7 +31,7 @@ async fn twenty_downloads_complete_within_the_concurrency_limit() {
     let mut ids = Vec::new();
     for n in 0..20 {
         let (d, created) = engine
-            .create(track("Artist", &format!("Song Number {n}")))
+            .create(track("Artist", &format!("Song Number {}", n + 10)))
             .unwrap();
         assert!(created);
         ids.push(d.id);
@@ -87,7 +87,7 @@ async fn each_failure_leads_to_its_cause_and_another_source() {
     let mut ids = Vec::new();
     for (peer, _) in &cases {
         let title = format!("Case {peer}");
-        let source = RequestedSource {
+        let source = RequestedSource::PeerFile {
             peer: (*peer).into(),
             filename: format!("@@x\\Music\\{title}\\01 - {title}.flac"),
             size: 2_000_000,
@@ -153,7 +153,7 @@ async fn nothing_found_fails_with_not_found_and_a_later_retry() {
 }
 
 fn source(peer: &str, title: &str) -> RequestedSource {
-    RequestedSource {
+    RequestedSource::PeerFile {
         peer: peer.into(),
         filename: format!("@@x\\Music\\{title}\\01 - {title}.flac"),
         size: 2_000_000,
@@ -218,7 +218,7 @@ async fn an_outage_opens_the_breaker_fails_nothing_and_the_queue_resumes() {
     for n in 0..4 {
         ids.push(
             engine
-                .create(track("Artist", &format!("Outage {n}")))
+                .create(track("Artist", &format!("Outage {}", n + 10)))
                 .unwrap()
                 .0
                 .id,
@@ -269,7 +269,7 @@ async fn downloads_finish_across_an_slskd_restart_with_new_ids() {
     let emulator = Emulator::start(EmulatorConfig {
         timings,
         speed_factor: 2.0,
-        ..EmulatorConfig::default()
+        ..tributary_tests::test_emulator_config()
     })
     .await
     .unwrap();
@@ -280,7 +280,7 @@ async fn downloads_finish_across_an_slskd_restart_with_new_ids() {
     for n in 0..3 {
         ids.push(
             engine
-                .create(track("Artist", &format!("Restart {n}")))
+                .create(track("Artist", &format!("Restart {}", n + 10)))
                 .unwrap()
                 .0
                 .id,
@@ -295,15 +295,22 @@ async fn downloads_finish_across_an_slskd_restart_with_new_ids() {
         .map(|id| engine.get(*id).unwrap().external_id)
         .collect();
     emulator.control().restart_slskd();
-    wait_until(
-        Duration::from_secs(60),
-        "all to complete after the restart",
-        || {
+    let all_done = || {
+        ids.iter()
+            .all(|id| engine.get(*id).unwrap().status == Status::Completed)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !all_done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all completed after the restart: {:#?}",
             ids.iter()
-                .all(|id| engine.get(*id).unwrap().status == Status::Completed)
-        },
-    )
-    .await;
+                .map(|id| engine.get(*id).unwrap())
+                .map(|d| (d.status, d.status_message, d.attempts))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut changed = 0;
     for (id, old) in ids.iter().zip(before) {
         let d = engine.get(*id).unwrap();

@@ -27,7 +27,7 @@ const DOWNLOADS: usize = 6;
 async fn survive(name: &str, injected: Injected) -> Duration {
     let emulator = Emulator::start(EmulatorConfig {
         speed_factor: 4.0,
-        ..EmulatorConfig::default()
+        ..tributary_tests::test_emulator_config()
     })
     .await
     .unwrap();
@@ -53,7 +53,7 @@ async fn survive(name: &str, injected: Injected) -> Duration {
         engine
             .create(NewDownload {
                 artist: "Fault".into(),
-                title: format!("{name} {n}"),
+                title: format!("{name} {}", n + 10),
                 ..NewDownload::default()
             })
             .unwrap();

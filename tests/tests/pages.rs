@@ -31,7 +31,9 @@ async fn partials_render_states_filters_and_escape_everything() {
     app.send_json(Method::POST, "/api/downloads/pause", json!(null))
         .await;
     let hostile = "<script>alert(1)</script>";
-    let (_, evil) = app.send_json(Method::POST, "/api/downloads", json!({"artist": "\"><img src=x onerror=alert(2)>", "title": hostile, "album": "A & B"})).await;
+    // Named by a hostile client, fetched from a good peer: it completes and lands in history.
+    let (_, evil) = app.send_json(Method::POST, "/api/downloads", json!({"artist": "\"><img src=x onerror=alert(2)>", "title": hostile, "album": "A & B",
+        "source": {"peer": "vinylhoarder", "filename": "@@vinyl\\Music\\hostile.flac", "size": 500_000}})).await;
     let (_, held) = app
         .send_json(
             Method::POST,

@@ -135,7 +135,11 @@ async fn requests_outside_the_grant_are_refused_without_any_traffic() {
         .start_search(&order(&format!("http:{forbidden}")))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("Denied"), "{err}");
+    // Refused by our own configuration: not the provider's failure, and it says what to do.
+    assert!(
+        matches!(&err, ProviderError::Misconfigured(m) if m.contains("does not declare")),
+        "{err}"
+    );
     let allowed = plugin
         .start_search(&order(&format!("http:{}/health", emulator.url())))
         .await;
@@ -151,17 +155,31 @@ async fn requests_outside_the_grant_are_refused_without_any_traffic() {
         .start_search(&order(&format!("http:{forbidden}")))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("Denied"), "{err}");
+    assert!(
+        matches!(&err, ProviderError::Misconfigured(m) if m.contains("does not declare")),
+        "{err}"
+    );
 
-    // Declared but not granted: refused.
+    // Declared but not granted: refused, and the refusal names the grant to add.
     let (_dir3, plugin) = hostile(&hostile_grant(&emulator.url(), &[])).await;
     let err = plugin
         .start_search(&order(&format!("http:{}/health", emulator.url())))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("Denied"), "{err}");
+    let fix = format!(
+        "add \"{}\" to allowed_hosts under [providers.hostile]",
+        emulator.url()
+    );
+    assert!(
+        matches!(&err, ProviderError::Misconfigured(m) if m.contains(&fix)),
+        "{err}"
+    );
+    assert!(
+        !err.counts_against_provider(),
+        "our own configuration never opens the provider's breaker"
+    );
 
-    // Other schemes never pass.
+    // Other schemes never pass, and no configuration would let them: the plugin's error.
     let err = plugin
         .start_search(&order("http:file:///etc/passwd"))
         .await
@@ -569,24 +587,150 @@ async fn a_granted_name_that_rebinds_to_another_address_is_refused() {
     );
     assert_eq!(service.total.load(Ordering::SeqCst), 1);
 
+    // Rebound while the pin holds: the plugin still reaches the address it was granted with.
     *answer.lock().unwrap() = std::net::Ipv4Addr::new(127, 0, 0, 2);
-    let err = plugin
-        .start_search(&order(&format!("http:{url}/steal")))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("DNS rebinding"), "{err}");
+    assert_eq!(
+        plugin
+            .start_search(&order(&format!("http:{url}/steal")))
+            .await
+            .unwrap(),
+        "status 200"
+    );
+    assert_eq!(service.total.load(Ordering::SeqCst), 2);
     assert!(
         matches!(watcher.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "the rebound address was never contacted"
     );
-    // Back to the granted address: it works again.
-    *answer.lock().unwrap() = std::net::Ipv4Addr::new(127, 0, 0, 1);
+}
+
+/// A service on `addr` answering 200 to every request until the handle is dropped.
+struct Service {
+    served: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn service_at(addr: &str) -> Service {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    Service { served, task }
+}
+
+/// slskd in Docker comes back with a new address: after a failed connection (or once the pin's
+/// time is up) the plugin follows its name there, within the network it was granted in, and
+/// never out of it.
+#[tokio::test]
+async fn a_granted_name_is_followed_within_its_network_and_never_out_of_it() {
+    use std::sync::atomic::Ordering;
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let first = service_at(&format!("127.0.0.1:{port}")).await;
+    let answer = Arc::new(Mutex::new(std::net::Ipv4Addr::new(127, 0, 0, 1)));
+    let dns = dns_server(answer.clone()).await;
+    let url = format!("http://moving.test:{port}");
+    let plugins = PluginsDir::with(&["tests/plugins/hostile"]);
+    let runtime = PluginRuntime::new(tributary_tests::shared_cache_dir())
+        .unwrap()
+        .with_dns_server(Some(dns))
+        .unwrap()
+        // The pins outlive the test: only a failed connection ends them here.
+        .with_dns_min_pin(Duration::from_secs(3600));
+    let (plugin, _) = runtime
+        .load(&plugins.folder("hostile"), &hostile_grant(&url, &[&url]))
+        .await
+        .unwrap();
+    let query = order(&format!("http:{url}/ok"));
+    let get = || plugin.start_search(&query);
+    assert_eq!(get().await.unwrap(), "status 200");
+    assert_eq!(first.served.load(Ordering::SeqCst), 1);
+
+    // The container restarts on another loopback address.
+    drop(first);
+    let moved = service_at(&format!("127.0.0.3:{port}")).await;
+    *answer.lock().unwrap() = std::net::Ipv4Addr::new(127, 0, 0, 3);
+    let refused = get().await.unwrap_err();
+    assert!(
+        refused.to_string().contains("Unreachable"),
+        "the old address is gone: {refused}"
+    );
     assert_eq!(
-        plugin
-            .start_search(&order(&format!("http:{url}/ok")))
-            .await
-            .unwrap(),
-        "status 200"
+        get().await.unwrap(),
+        "status 200",
+        "followed to the new address"
+    );
+    assert_eq!(moved.served.load(Ordering::SeqCst), 1);
+
+    // Then the name moves out of the loopback network: never followed.
+    drop(moved);
+    *answer.lock().unwrap() = std::net::Ipv4Addr::new(10, 9, 9, 9);
+    let _ = get().await;
+    let err = get().await.unwrap_err();
+    assert!(err.to_string().contains("outside the network"), "{err}");
+}
+
+/// A pin ends with its TTL (here at its shortest): the name is then looked up again and
+/// followed within its network without any failed connection.
+#[tokio::test]
+async fn a_pin_ends_with_its_time_and_the_name_is_looked_up_again() {
+    use std::sync::atomic::Ordering;
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let first = service_at(&format!("127.0.0.1:{port}")).await;
+    let second = service_at(&format!("127.0.0.4:{port}")).await;
+    let answer = Arc::new(Mutex::new(std::net::Ipv4Addr::new(127, 0, 0, 1)));
+    let dns = dns_server(answer.clone()).await;
+    let url = format!("http://ttl.test:{port}");
+    let plugins = PluginsDir::with(&["tests/plugins/hostile"]);
+    let runtime = PluginRuntime::new(tributary_tests::shared_cache_dir())
+        .unwrap()
+        .with_dns_server(Some(dns))
+        .unwrap()
+        .with_dns_min_pin(Duration::from_millis(300));
+    let (plugin, _) = runtime
+        .load(&plugins.folder("hostile"), &hostile_grant(&url, &[&url]))
+        .await
+        .unwrap();
+    let query = order(&format!("http:{url}/ok"));
+    let get = || plugin.start_search(&query);
+    *answer.lock().unwrap() = std::net::Ipv4Addr::new(127, 0, 0, 4);
+    assert_eq!(get().await.unwrap(), "status 200");
+    assert_eq!(
+        (
+            first.served.load(Ordering::SeqCst),
+            second.served.load(Ordering::SeqCst)
+        ),
+        (1, 0),
+        "pinned"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(get().await.unwrap(), "status 200");
+    assert_eq!(
+        (
+            first.served.load(Ordering::SeqCst),
+            second.served.load(Ordering::SeqCst)
+        ),
+        (1, 1),
+        "looked up again once the pin ran out"
     );
 }
 
@@ -628,7 +772,7 @@ async fn a_plugin_cannot_smuggle_secrets_control_characters_or_bad_ids_through_i
     let offered: Vec<(&str, &str)> = progress
         .candidates
         .iter()
-        .map(|c| (c.peer.as_str(), c.filename.as_str()))
+        .map(|c| (c.peer.as_str(), c.name.as_str()))
         .collect();
     assert_eq!(offered, [("fine_peer", "@@fine\\Music\\Clean.flac")]);
 
@@ -643,7 +787,7 @@ async fn a_plugin_cannot_smuggle_secrets_control_characters_or_bad_ids_through_i
     );
 
     // An id the host could not hand back verbatim is a protocol error, not a stored id.
-    let source = tributary::engine::provider::Source {
+    let source = tributary::engine::provider::Source::PeerFile {
         peer: "fine_peer".into(),
         filename: "@@fine\\Music\\Clean.flac".into(),
         size: 1_000,

@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..count {
         engine.create(NewDownload {
             artist: "Crash Test".into(),
-            title: format!("Track {i}"),
+            title: format!("Track {}", i + 1000),
             idempotency_key: Some(format!("crash-{i}")),
             ..NewDownload::default()
         })?;
