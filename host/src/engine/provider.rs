@@ -358,6 +358,26 @@ impl ProviderError {
             | ProviderError::Misconfigured(_) => false,
         }
     }
+
+    /// The error's kind, as the WIT names it (for statistics and logs).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ProviderError::Unreachable(_) => "unreachable",
+            ProviderError::TimedOut(_) => "timed-out",
+            ProviderError::Unauthorized(_) => "unauthorized",
+            ProviderError::RateLimited(_) => "rate-limited",
+            ProviderError::NotFound(_) => "not-found",
+            ProviderError::Rejected(_) => "rejected",
+            ProviderError::PeerOffline(_) => "peer-offline",
+            ProviderError::Busy(_) => "busy",
+            ProviderError::Unsupported(_) => "unsupported",
+            ProviderError::Misconfigured(_) => "misconfigured",
+            ProviderError::Protocol(_) => "protocol",
+            ProviderError::Internal(_) => "internal",
+            ProviderError::Trapped { .. } => "trapped",
+            ProviderError::PluginUnavailable(_) => "plugin-unavailable",
+        }
+    }
 }
 
 /// A download provider: the engine's only view of a plugin.

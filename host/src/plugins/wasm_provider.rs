@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use wasmtime::Store;
 
 use super::bindings::{Contract, Exports, PluginInfo};
+use super::call_stats::{CallStats, ExportSummary};
 use super::quarantine::Quarantine;
 use super::sandbox::{CallState, PluginContext, new_store};
 use super::untrusted::Cleaner;
@@ -25,6 +26,7 @@ pub struct WasmProvider {
     contract: Box<dyn Contract>,
     context: Arc<PluginContext>,
     quarantine: Quarantine,
+    stats: CallStats,
 }
 
 impl std::fmt::Debug for WasmProvider {
@@ -46,6 +48,7 @@ impl WasmProvider {
             contract,
             context,
             quarantine: Quarantine::default(),
+            stats: CallStats::default(),
         }
     }
 
@@ -53,6 +56,16 @@ impl WasmProvider {
     pub(super) fn adopt(&mut self, info: &PluginInfo) {
         self.descriptor.capabilities = info.capabilities;
         self.descriptor.accepts = info.accepts.clone();
+    }
+
+    /// Calls, errors and durations per export since the plugin was loaded.
+    pub fn call_stats(&self) -> Vec<ExportSummary> {
+        self.stats.summary()
+    }
+
+    /// `Some(why)` while crash-loop protection keeps the plugin from being called.
+    pub fn quarantined(&self) -> Option<String> {
+        self.quarantine.check().err()
     }
 
     /// The `tributary:provider` version the plugin was built against.
@@ -145,15 +158,21 @@ fn first_line(text: &str) -> &str {
 /// Calls one export: fresh instance, deadline, typed errors.
 macro_rules! call_export {
     ($self:ident, $op:literal, |$b:ident, $s:ident| $call:expr) => {{
-        let (mut store, $b) = $self.begin().await?;
-        let result = {
-            let $s = &mut store;
-            let fut = $call;
-            // The call borrows the store mutably; classification reads its stderr afterwards.
-            let limit = $self.context.limits.call_timeout + OUTER_TIMEOUT_SLACK;
-            tokio::time::timeout(limit, fut).await
-        };
-        $self.conclude(&store, $op, result)
+        let started = std::time::Instant::now();
+        let outcome = async {
+            let (mut store, $b) = $self.begin().await?;
+            let result = {
+                let $s = &mut store;
+                let fut = $call;
+                // The call borrows the store mutably; classification reads its stderr afterwards.
+                let limit = $self.context.limits.call_timeout + OUTER_TIMEOUT_SLACK;
+                tokio::time::timeout(limit, fut).await
+            };
+            $self.conclude(&store, $op, result)
+        }
+        .await;
+        $self.stats.record($op, started.elapsed(), &outcome);
+        outcome
     }};
 }
 
@@ -161,16 +180,22 @@ macro_rules! call_export {
 /// during the call, the sandbox's verdict and the plugin's answer, in that order.
 macro_rules! call_provider {
     ($self:ident, $op:literal, |$b:ident, $s:ident| $call:expr) => {{
-        let (mut store, $b) = $self.begin().await?;
-        let result = {
-            let $s = &mut store;
-            let fut = $call;
-            let limit = $self.context.limits.call_timeout + OUTER_TIMEOUT_SLACK;
-            tokio::time::timeout(limit, fut).await
-        };
-        let denied = store.data().denied.clone();
-        let outcome = $self.conclude(&store, $op, result);
-        $self.settle(denied, outcome)
+        let started = std::time::Instant::now();
+        let outcome = async {
+            let (mut store, $b) = $self.begin().await?;
+            let result = {
+                let $s = &mut store;
+                let fut = $call;
+                let limit = $self.context.limits.call_timeout + OUTER_TIMEOUT_SLACK;
+                tokio::time::timeout(limit, fut).await
+            };
+            let denied = store.data().denied.clone();
+            let outcome = $self.conclude(&store, $op, result);
+            $self.settle(denied, outcome)
+        }
+        .await;
+        $self.stats.record($op, started.elapsed(), &outcome);
+        outcome
     }};
 }
 
