@@ -1,6 +1,7 @@
 //! The assembled service: store, plugins, engine, live feed and HTTP server, started from a
 //! [`Config`] and stopped gracefully.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,8 @@ use crate::engine::clock::SystemClock;
 use crate::engine::manager::{DownloadManager, Running};
 use crate::engine::provider::Provider;
 use crate::engine::provider_slot::ProviderOptions;
-use crate::plugins::PluginRuntime;
+use crate::plugin_service::PluginService;
+use crate::plugins::{PluginRegistry, PluginRuntime};
 use crate::store::{StorageFailure, Store};
 use crate::view::templates::Templates;
 
@@ -34,6 +36,8 @@ pub struct App {
     server: HttpServer,
     stop: watch::Sender<bool>,
     live_task: tokio::task::JoinHandle<()>,
+    reload_task: tokio::task::JoinHandle<()>,
+    pub plugins: Arc<PluginService>,
 }
 
 impl App {
@@ -69,32 +73,30 @@ impl App {
         let storage = store.failures();
         let runtime = PluginRuntime::new(config.plugin_cache_dir())?
             .with_dns_server(config.plugins.dns_server)?;
-        let report = runtime
-            .load_dir(&config.plugins.dir, &config.providers)
-            .await;
-        for (path, error) in &report.refused {
-            tracing::error!("plugin {} not loaded: {error}", path.display());
-        }
-        if report.loaded.is_empty() {
+        let registry = PluginRegistry::new(runtime, &config.plugins.dir, config.providers.clone());
+        let report = registry.reload().await;
+        if report.installed.is_empty() {
             tracing::warn!(
-                "no provider plugin loaded from {}: downloads will wait",
+                "no provider plugin loaded from {}: downloads will wait until one is (plugins reload when their folder changes, on SIGHUP, or on POST /api/plugins/reload)",
                 config.plugins.dir.display()
             );
         }
+        let options: BTreeMap<String, ProviderOptions> = config
+            .providers
+            .iter()
+            .map(|(id, grant)| (id.clone(), grant.options()))
+            .collect();
         let providers: Vec<(Arc<dyn Provider>, ProviderOptions)> = report
-            .loaded
-            .into_iter()
-            .map(|(p, _)| {
-                let options = config
-                    .providers
-                    .get(&p.descriptor().id)
-                    .map(|g| g.options())
-                    .unwrap_or_default();
-                (p as Arc<dyn Provider>, options)
+            .installed
+            .iter()
+            .map(|p| {
+                let options = options.get(&p.descriptor().id).cloned().unwrap_or_default();
+                (p.clone() as Arc<dyn Provider>, options)
             })
             .collect();
         let engine =
             DownloadManager::with_options(store, providers, settings, Arc::new(SystemClock))?;
+        let plugins = Arc::new(PluginService::new(registry, engine.clone(), options));
         let running = engine.start()?;
 
         let listener = HttpServer::bind(config.server.bind)
@@ -102,9 +104,13 @@ impl App {
         let (stop, stop_rx) = watch::channel(false);
         let live = LiveFeed::new();
         let live_task = tokio::spawn(live.clone().run(engine.clone(), stop_rx.clone()));
+        let reload_task = plugins
+            .clone()
+            .spawn_triggers(config.plugins.watch, stop_rx.clone());
         let state = AppState {
             engine: engine.clone(),
             live: live.clone(),
+            plugins: plugins.clone(),
             shutdown: stop_rx,
             templates,
             insecure_notice,
@@ -122,6 +128,8 @@ impl App {
             server,
             stop,
             live_task,
+            reload_task,
+            plugins,
         })
     }
 
@@ -160,6 +168,7 @@ impl App {
         let _ = self.stop.send(true);
         self.server.stop(HTTP_GRACE).await;
         let _ = self.live_task.await;
+        let _ = self.reload_task.await;
         self.running.shutdown().await;
         tracing::info!("stopped");
     }

@@ -13,6 +13,8 @@ use crate::engine::manager::DownloadManager;
 pub struct AppState {
     pub engine: DownloadManager,
     pub live: LiveFeed,
+    /// The plugins in service: listing and reload.
+    pub plugins: std::sync::Arc<crate::plugin_service::PluginService>,
     /// Fires when the server shuts down (SSE streams end).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub templates: crate::view::templates::Templates,

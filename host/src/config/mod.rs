@@ -227,6 +227,9 @@ pub struct PluginsConfig {
     /// A DNS server for plugin host names (e.g. "192.168.1.1:53"); the system's by default.
     #[serde(default)]
     pub dns_server: Option<SocketAddr>,
+    /// Reload plugins when their folder changes (SIGHUP and the API reload in any case).
+    #[serde(default = "default_true")]
+    pub watch: bool,
 }
 
 impl Default for PluginsConfig {
@@ -235,6 +238,7 @@ impl Default for PluginsConfig {
             dir: default_plugins_dir(),
             cache_dir: None,
             dns_server: None,
+            watch: true,
         }
     }
 }
