@@ -12,6 +12,7 @@ pub mod live;
 mod login;
 mod manager_routes;
 mod pages;
+mod plugin_routes;
 mod state;
 
 use std::net::SocketAddr;
@@ -47,6 +48,7 @@ pub fn router(
         .push(Router::with_path("htmx/stats-bar").get(p::stats_bar))
         .push(Router::with_path("htmx/provider-health").get(p::provider_health))
         .push(Router::with_path("htmx/provider-health-mini").get(p::provider_health_mini))
+        .push(Router::with_path("htmx/plugins").get(p::plugins))
         .push(Router::with_path("center/htmx/queue").get(p::queue))
         .push(Router::with_path("center/htmx/history").get(p::history))
         .push(Router::with_path("center/htmx/failed").get(p::failed))
@@ -74,7 +76,11 @@ pub fn router(
                 .push(Router::with_path("resume").post(d::resume))
                 .push(Router::with_path("priority").patch(d::set_priority)),
         );
-    let api = Router::new().push(downloads);
+    let plugins = Router::with_path("api/plugins")
+        .get(plugin_routes::list)
+        .push(Router::with_path("reload").post(plugin_routes::reload))
+        .push(Router::with_path("{id}").get(plugin_routes::get_one));
+    let api = Router::new().push(downloads).push(plugins);
     let doc = OpenApi::new("Tributary", env!("CARGO_PKG_VERSION")).merge_router(&api);
     Router::new()
         .hoop(salvo::affix_state::inject(state))

@@ -41,6 +41,7 @@ struct PageContext {
     paused: bool,
     failed_count: u64,
     health: Vec<ProviderHealthDto>,
+    plugins: Vec<crate::view::plugin_dto::PluginDto>,
     downloads: Vec<UnifiedDownload>,
     total: usize,
     /// Rows matching the filters (the list shows at most QUEUE_LIMIT of them).
@@ -226,6 +227,28 @@ pub async fn provider_health(depot: &mut Depot, res: &mut Response) {
         }
         Err(e) => Err(e),
     };
+    html(res, result);
+}
+
+/// The Plugins card: each plugin's state, version and calls, and a reload button.
+#[handler]
+pub async fn plugins(depot: &mut Depot, res: &mut Response) {
+    let result = state(depot).and_then(|s| {
+        let listed = s
+            .plugins
+            .list()
+            .iter()
+            .map(crate::view::plugin_dto::PluginDto::from)
+            .collect();
+        render(
+            &s,
+            "partials/plugins.html",
+            &PageContext {
+                plugins: listed,
+                ..PageContext::default()
+            },
+        )
+    });
     html(res, result);
 }
 

@@ -2,4 +2,5 @@
 
 pub mod dto;
 pub mod format;
+pub mod plugin_dto;
 pub mod templates;
