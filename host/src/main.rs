@@ -87,8 +87,11 @@ fn main() -> ExitCode {
             Command::Plugins {
                 command: PluginsCommand::Check { dir, config },
             } => {
+                // With the operator's config, each plugin is also pinged with the operator's grant,
+                // so a wrong URL or secret is found before `serve`.
+                let ping = config.is_some();
                 let config = Config::load(config.as_deref())?;
-                tributary::plugins::check::run(&dir, &config).await
+                tributary::plugins::check::run(&dir, &config, ping).await
             }
             Command::Plugins {
                 command: PluginsCommand::New { id, dir },

@@ -52,3 +52,59 @@ fn a_broken_plugin_is_explained_and_fails_the_check() {
     assert!(!ok);
     assert!(text.contains("FAIL") && text.contains("broken"), "{text}");
 }
+
+/// With `--config`, the check also pings each plugin with the operator's grant: a wrong secret
+/// is found before `serve`.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_config_a_wrong_key_fails_the_check() {
+    let emulator = slskd_emulator::Emulator::start(slskd_emulator::EmulatorConfig::default())
+        .await
+        .unwrap();
+    let key = slskd_emulator::EmulatorConfig::default().api_key.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config_with = |key: &str| {
+        let path = dir.path().join("tributary.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[providers.slskd]\nurl = \"{url}\"\napi_key = \"{key}\"\nallowed_hosts = [\"{url}\"]\n",
+                url = emulator.url()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let plugin = repo().join("plugins/slskd");
+    let run = |config: PathBuf| {
+        let plugin = plugin.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+                    .args(["plugins", "check"])
+                    .arg(&plugin)
+                    .arg("--config")
+                    .arg(&config)
+                    .env("RUST_LOG", "error")
+                    .output()
+                    .expect("run tributary");
+                (
+                    out.status.success(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                )
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let (ok, text) = run(config_with(&key)).await;
+    assert!(ok, "{text}");
+    assert!(text.contains("ping answered ready"), "{text}");
+
+    let (ok, text) = run(config_with("not-the-key")).await;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("FAIL slskd: ping failed") && text.contains("credentials"),
+        "{text}"
+    );
+    emulator.shutdown().await;
+}

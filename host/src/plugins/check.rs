@@ -10,8 +10,9 @@ use crate::config::{Config, ProviderGrant};
 use crate::engine::provider::Provider;
 
 /// Checks one plugin folder, or every plugin in a plugins directory. Fails when any plugin
-/// would be refused.
-pub async fn run(dir: &Path, config: &Config) -> anyhow::Result<()> {
+/// would be refused, or (with `ping`) when a loaded plugin cannot reach its service with the
+/// operator's config.
+pub async fn run(dir: &Path, config: &Config, ping: bool) -> anyhow::Result<()> {
     let cache = tempfile_dir()?;
     let runtime = PluginRuntime::new(cache.path())?.with_dns_server(config.plugins.dns_server)?;
     let (single, scan_dir) = if dir.join(MANIFEST_FILE).is_file() {
@@ -31,14 +32,19 @@ pub async fn run(dir: &Path, config: &Config) -> anyhow::Result<()> {
             .cloned()
             .unwrap_or_else(ProviderGrant::default);
         match runtime.load(dir, &grant).await {
-            Ok((p, stats)) => println!(
-                "ok   {} — {} {} ({} KB, {:?})",
-                dir.display(),
-                p.descriptor().display_name,
-                p.descriptor().version,
-                stats.wasm_bytes / 1024,
-                p.descriptor().capabilities
-            ),
+            Ok((p, stats)) => {
+                println!(
+                    "ok   {} — {} {} ({} KB, {:?})",
+                    dir.display(),
+                    p.descriptor().display_name,
+                    p.descriptor().version,
+                    stats.wasm_bytes / 1024,
+                    p.descriptor().capabilities
+                );
+                if ping && !pinged(p.as_ref()).await {
+                    refused += 1;
+                }
+            }
             Err(e) => {
                 refused += 1;
                 println!("FAIL {}: {e}", dir.display());
@@ -54,6 +60,9 @@ pub async fn run(dir: &Path, config: &Config) -> anyhow::Result<()> {
                 p.descriptor().version,
                 stats.wasm_bytes / 1024
             );
+            if ping && !pinged(p.as_ref()).await {
+                refused += 1;
+            }
         }
         for id in &report.disabled {
             println!("off  {id} (disabled in the config)");
@@ -70,9 +79,39 @@ pub async fn run(dir: &Path, config: &Config) -> anyhow::Result<()> {
         }
     }
     if refused > 0 {
-        bail!("{refused} plugin(s) would be refused");
+        bail!("{refused} plugin(s) would be refused or cannot reach their service");
     }
     Ok(())
+}
+
+/// Pings a loaded plugin with the operator's grant and says what came back.
+async fn pinged(provider: &dyn Provider) -> bool {
+    let id = &provider.descriptor().id;
+    match provider.ping().await {
+        Ok(health) if health.ready => {
+            println!("ok   {id}: ping answered ready{}", detail(&health.detail));
+            true
+        }
+        Ok(health) => {
+            println!(
+                "FAIL {id}: ping answered not ready{}",
+                detail(&health.detail)
+            );
+            false
+        }
+        Err(e) => {
+            println!("FAIL {id}: ping failed: {e}");
+            false
+        }
+    }
+}
+
+fn detail(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" ({text})")
+    }
 }
 
 /// A throw-away compile cache, so checking never writes beside the operator's data.
