@@ -309,6 +309,11 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// The plugins directory the server loads from (a copy: tests may change it).
+    pub fn plugins_dir(&self) -> &Path {
+        self._plugins.path()
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let res = self
             .client
@@ -340,4 +345,29 @@ impl TestApp {
     pub async fn shutdown(self) {
         self.app.shutdown().await;
     }
+}
+
+/// `wasm` with a custom section appended: the same component, another sha256 (so the compile
+/// cache has never seen it).
+pub fn with_custom_section(wasm: &[u8], name: &str, payload: &[u8]) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut body = Vec::new();
+    leb128(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section id
+    leb128(body.len(), &mut out);
+    out.extend_from_slice(&body);
+    out
 }

@@ -316,6 +316,9 @@ async fn every_route_answers_with_the_specified_shapes() {
         "/api/downloads/manager/active",
         "/api/downloads/manager/export",
         "/api/downloads/{id}/priority",
+        "/api/plugins",
+        "/api/plugins/{id}",
+        "/api/plugins/reload",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
@@ -802,6 +805,9 @@ async fn plugin_secrets_never_appear_in_any_answer() {
         format!("{M}/htmx/provider-health-mini"),
         format!("{M}/center"),
         format!("{M}/center/htmx/failed"),
+        format!("{M}/htmx/plugins"),
+        "/api/plugins".to_owned(),
+        "/api/plugins/slskd".to_owned(),
         "/api/openapi.json".to_owned(),
     ];
     for path in pages {
