@@ -39,9 +39,14 @@ enum PluginsCommand {
     Check {
         /// A folder holding plugin.toml, or a plugins directory.
         dir: PathBuf,
-        /// The host config whose [providers.<id>] grants to apply (optional).
+        /// The host config whose [providers.<id>] grants to apply (optional); each plugin is
+        /// then also pinged with it.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Run the conformance kit: every call against a hostile stand-in service must end in
+        /// a typed error, and the declared capabilities must be the implemented calls.
+        #[arg(long, conflicts_with = "config")]
+        conformance: bool,
     },
     /// Write a new provider crate (Cargo.toml, plugin.toml, src/lib.rs) built on the plugin SDK.
     New {
@@ -85,7 +90,18 @@ fn main() -> ExitCode {
             }
             Command::Demo(options) => tributary::demo::run(options).await,
             Command::Plugins {
-                command: PluginsCommand::Check { dir, config },
+                command:
+                    PluginsCommand::Check {
+                        dir,
+                        config,
+                        conformance: true,
+                    },
+            } => {
+                let config = Config::load(config.as_deref())?;
+                tributary::plugins::check::conformance(&dir, &config).await
+            }
+            Command::Plugins {
+                command: PluginsCommand::Check { dir, config, .. },
             } => {
                 // With the operator's config, each plugin is also pinged with the operator's grant,
                 // so a wrong URL or secret is found before `serve`.

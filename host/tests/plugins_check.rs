@@ -108,3 +108,84 @@ async fn with_the_config_a_wrong_key_fails_the_check() {
     );
     emulator.shutdown().await;
 }
+
+fn conformance(dir: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["plugins", "check", "--conformance"])
+        .arg(dir)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run tributary");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Every provider in the repository passes the conformance kit, and so does the frozen 0.1.0
+/// one.
+#[test]
+fn the_conformance_kit_passes_on_every_plugin_in_the_repo() {
+    for dir in [
+        repo().join("plugins"),
+        repo().join("tests/plugins/legacy-slskd"),
+    ] {
+        let (ok, text) = conformance(&dir);
+        assert!(ok, "{text}");
+        assert!(!text.contains("FAIL"), "{text}");
+        // Each misbehaviour was tried.
+        for said in [
+            "500 errors",
+            "invalid JSON",
+            "a huge body",
+            "a slow answer",
+            "a wrong content type",
+            "a redirect",
+            "a connection reset",
+        ] {
+            assert!(
+                text.contains(&format!("ping against {said}")),
+                "{said}: {text}"
+            );
+        }
+    }
+}
+
+/// A plugin that answers success whatever its service says fails, for exactly that reason.
+#[test]
+fn the_conformance_kit_fails_a_hostile_plugin_for_the_right_reasons() {
+    let (ok, text) = conformance(&repo().join("tests/plugins/hostile"));
+    assert!(!ok, "{text}");
+    assert!(text.contains("ok   load"), "{text}");
+    assert!(
+        text.contains(
+            "FAIL ping against 500 errors: answered success although the service sent 500 errors"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL list-transfers against a connection reset: answered success"),
+        "{text}"
+    );
+    // What it does right is not held against it.
+    assert!(
+        text.contains("ok   enqueue against 500 errors: rejected"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok   pause-transfer (not declared)"),
+        "{text}"
+    );
+
+    // A plugin for a contract this host does not know fails at load.
+    let (ok, text) = conformance(&repo().join("tests/plugins/future-wit"));
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("FAIL load") && text.contains("@0.9.0"),
+        "{text}"
+    );
+}

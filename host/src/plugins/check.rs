@@ -114,6 +114,54 @@ fn detail(text: &str) -> String {
     }
 }
 
+/// Runs the conformance kit on one plugin folder, or on every plugin in a plugins directory.
+/// Fails when any plugin fails any check.
+pub async fn conformance(dir: &Path, config: &Config) -> anyhow::Result<()> {
+    let cache = tempfile_dir()?;
+    let runtime = PluginRuntime::new(cache.path())?.with_dns_server(config.plugins.dns_server)?;
+    let folders: Vec<std::path::PathBuf> = if dir.join(MANIFEST_FILE).is_file() {
+        vec![dir.to_path_buf()]
+    } else {
+        let mut found: Vec<_> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join(MANIFEST_FILE).is_file())
+            .collect();
+        found.sort();
+        found
+    };
+    if folders.is_empty() {
+        bail!(
+            "no plugin folders (with {MANIFEST_FILE}) in {}",
+            dir.display()
+        );
+    }
+    let mut failed = 0;
+    for folder in folders {
+        let report = super::conformance::run(&folder, &runtime).await?;
+        println!("{} ({})", report.plugin, folder.display());
+        for finding in &report.findings {
+            match &finding.verdict {
+                Ok(said) => println!("  ok   {}: {said}", finding.what),
+                Err(why) => println!("  FAIL {}: {why}", finding.what),
+            }
+        }
+        let failures = report.failures();
+        println!(
+            "  {}: {} checks, {failures} failed",
+            report.plugin,
+            report.findings.len()
+        );
+        if failures > 0 {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} plugin(s) failed the conformance kit");
+    }
+    Ok(())
+}
+
 /// A throw-away compile cache, so checking never writes beside the operator's data.
 fn tempfile_dir() -> std::io::Result<tempfile::TempDir> {
     tempfile::Builder::new().prefix("tributary-check").tempdir()

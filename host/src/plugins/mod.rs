@@ -5,6 +5,7 @@ mod bindings;
 mod call_stats;
 pub mod check;
 pub mod compile_cache;
+pub mod conformance;
 mod dns;
 pub mod egress;
 mod imports;
