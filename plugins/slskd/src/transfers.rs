@@ -222,7 +222,7 @@ fn transfer_path(t: &TransferRef) -> String {
 /// Cancels a transfer. slskd cancels asynchronously: the record ends `Completed, Cancelled` a
 /// moment later, and the host removes it then.
 pub fn cancel(slskd: &Client, t: &TransferRef) -> Result<(), ProviderError> {
-    slskd
+    let answer = slskd
         .delete(&transfer_path(t))
         .query("remove", false)
         .map_status(|status, _| {
@@ -231,12 +231,26 @@ pub fn cancel(slskd: &Client, t: &TransferRef) -> Result<(), ProviderError> {
             })
         })
         .send()?;
-    Ok(())
+    no_content(&answer)
+}
+
+/// slskd answers a DELETE with 204 and no body. A 2xx with a body came from something else
+/// (a proxy's login page, a wrong URL): nothing was cancelled or removed.
+fn no_content(answer: &Response) -> Result<(), ProviderError> {
+    if answer.is_body_blank() {
+        return Ok(());
+    }
+    let said: String = answer.text().chars().take(120).collect();
+    Err(ProviderError::Protocol(format!(
+        "slskd answers a DELETE with no body; got {} {:?} (is the url slskd's?)",
+        answer.status(),
+        said
+    )))
 }
 
 /// Removes an ended transfer from slskd's list (slskd leaves a running one where it is).
 pub fn remove(slskd: &Client, t: &TransferRef) -> Result<(), ProviderError> {
-    slskd
+    let answer = slskd
         .delete(&transfer_path(t))
         .query("remove", true)
         .map_status(|status, _| {
@@ -245,11 +259,12 @@ pub fn remove(slskd: &Client, t: &TransferRef) -> Result<(), ProviderError> {
             })
         })
         .send()?;
-    Ok(())
+    no_content(&answer)
 }
 
 /// Asks the peer where the transfer stands in its upload queue (a bare integer). A peer that
-/// does not answer, or is offline, says nothing.
+/// does not answer, or is offline, says nothing: slskd says so with a 500 carrying a JSON
+/// string. Any other 500 is slskd (or what stands in front of it) failing.
 pub fn queue_position(slskd: &Client, t: &TransferRef) -> Result<Option<u32>, ProviderError> {
     let answer = slskd
         .get(&format!("{}/position", transfer_path(t)))
@@ -261,7 +276,10 @@ pub fn queue_position(slskd: &Client, t: &TransferRef) -> Result<Option<u32>, Pr
         .accept_status(500)
         .send()?;
     if answer.status() == 500 {
-        return Ok(None);
+        return match serde_json::from_slice::<String>(answer.body()) {
+            Ok(_peer_said_nothing) => Ok(None),
+            Err(_) => Err(tributary_plugin_sdk::http::status_error(&answer)),
+        };
     }
     let position: i64 = answer.json()?;
     Ok(u32::try_from(position).ok())
@@ -270,6 +288,18 @@ pub fn queue_position(slskd: &Client, t: &TransferRef) -> Result<Option<u32>, Pr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delete_answered_with_a_body_is_not_slskd_s_answer() {
+        let answer = |status, body: &str| {
+            Response::new("DELETE /x", status, Vec::new(), body.as_bytes().to_vec())
+        };
+        assert!(no_content(&answer(204, "")).is_ok());
+        assert!(matches!(
+            no_content(&answer(200, "<!doctype html><title>Login</title>")),
+            Err(ProviderError::Protocol(_))
+        ));
+    }
     use tributary_plugin_sdk::FailureReason;
 
     fn transfer(json: &str) -> SlskdTransfer {
