@@ -428,3 +428,79 @@ async fn a_full_disk_is_refused_clearly_and_loses_nothing() {
     );
     emulator.shutdown().await;
 }
+
+/// SIGHUP reloads the plugins directory (the watcher is off here, so only the signal can).
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_plugins() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    let slskd = plugins.join("slskd");
+    std::fs::create_dir_all(&slskd).unwrap();
+    for file in ["plugin.toml", "slskd.wasm"] {
+        std::fs::copy(repo().join("plugins/slskd").join(file), slskd.join(file)).unwrap();
+    }
+    let path = config(dir.path(), &emulator);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("dir = \"{}\"", repo().join("plugins").display()),
+        &format!("dir = \"{}\"\nwatch = false", plugins.display()),
+    );
+    std::fs::write(&path, text).unwrap();
+    let (mut server, base) = serve(&path);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let version = || async {
+        let body: serde_json::Value = client
+            .get(format!("{base}/api/plugins/slskd"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["version"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_ne!(version().await, "7.7.7");
+    let manifest = slskd.join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("version =") {
+                "version = \"7.7.7\"".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(&manifest, text.join("\n") + "\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_ne!(
+        version().await,
+        "7.7.7",
+        "nothing reloads without the signal"
+    );
+
+    let pid = server.take();
+    Command::new("kill")
+        .args(["-HUP", &pid.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    while version().await != "7.7.7" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "SIGHUP did not reload: {}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Still serving after the signal, then stopped.
+    let mut child = pid;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    emulator.shutdown().await;
+}
