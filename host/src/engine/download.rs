@@ -262,6 +262,9 @@ pub struct Download {
     /// The track's length, when the client gave it.
     #[serde(default)]
     pub duration_secs: Option<u32>,
+    /// Where the finished file is, as the provider reports it.
+    #[serde(default)]
+    pub local_path: Option<String>,
 }
 
 impl Download {

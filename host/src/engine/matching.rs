@@ -111,6 +111,7 @@ mod tests {
             transfer_requested_at: created,
             queue_position: None,
             duration_secs: None,
+            local_path: None,
         }
     }
 

@@ -296,6 +296,7 @@ mod tests {
             transfer_requested_at: None,
             queue_position: None,
             duration_secs: None,
+            local_path: None,
         }
     }
 

@@ -170,6 +170,7 @@ fn observe(core: &Core, d: &Download, t: &Transfer) -> Result<(), EngineError> {
                 unchanged(d)?;
                 move_to(d, Status::Completed, now)?;
                 adopt_transfer(d, t);
+                d.local_path = t.local_path.clone();
                 d.bytes_downloaded = d.total_bytes.max(t.bytes_transferred);
                 d.speed_bytes_per_sec = 0.0;
                 d.status_message = None;

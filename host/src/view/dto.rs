@@ -70,6 +70,8 @@ pub struct UnifiedDownload {
     pub queue_position: Option<u32>,
     /// The plugin id of the provider, e.g. "slskd" (`provider` is its kind).
     pub provider_id: String,
+    /// Where the finished file is, when the provider says.
+    pub local_path: Option<String>,
     pub is_active: bool,
     pub can_cancel: bool,
 }
@@ -131,6 +133,7 @@ impl From<&Download> for UnifiedDownload {
             failure_cause: d.failure_cause.map(|c| c.as_str().to_owned()),
             queue_position: d.queue_position.filter(|_| d.status == Status::Queued),
             provider_id: d.provider_id.clone(),
+            local_path: d.local_path.clone(),
             is_active: !d.status.is_terminal(),
             can_cancel: !d.status.is_terminal(),
         }
