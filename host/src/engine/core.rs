@@ -285,6 +285,35 @@ impl Core {
         });
     }
 
+    /// Pauses (`hold`) or resumes, at its provider, the transfer a paused download keeps. A
+    /// failure is logged: the reconciler sees the transfer as it is on its next poll.
+    pub fn hold_transfer(&self, d: &Download, hold: bool) {
+        let (Some(external), Some(provider)) = (
+            d.external_id.clone(),
+            self.slot(&d.provider_id).and_then(|s| s.provider()),
+        ) else {
+            return;
+        };
+        let transfer = TransferRef {
+            external_id: external,
+            peer: d
+                .source
+                .as_ref()
+                .map(|s| s.peer.clone())
+                .unwrap_or_default(),
+        };
+        tokio::spawn(async move {
+            let result = if hold {
+                provider.pause(&transfer).await
+            } else {
+                provider.resume(&transfer).await
+            };
+            if let Err(e) = result {
+                tracing::warn!(provider = %provider.descriptor().id, "could not {} transfer {}: {e}", if hold { "pause" } else { "resume" }, transfer.external_id);
+            }
+        });
+    }
+
     /// Records a transfer that was enqueued for a download that changed meanwhile, and stops it.
     pub fn withdraw(&self, slot: &ProviderSlot, transfer: TransferRef, filename: &str) {
         let entry = Released {

@@ -506,6 +506,7 @@ impl DownloadManager {
             transfer_requested_at: None,
             queue_position: None,
             duration_secs: request.duration_secs,
+            local_path: None,
         };
         match self
             .core
@@ -587,19 +588,35 @@ impl DownloadManager {
         Ok(updated.after)
     }
 
-    /// Holds a download back. An active transfer is cancelled at the provider (slskd cannot
-    /// pause) and starts over on resume.
+    /// Holds a download back. A provider that can pause holds its transfer, which carries on
+    /// at resume; any other transfer is cancelled at the provider (slskd cannot pause) and
+    /// starts over on resume.
     pub fn pause(&self, id: Uuid) -> Result<Download, EngineError> {
+        let provider_id = self.get(id)?.provider_id;
+        let can_pause = self
+            .core
+            .slot(&provider_id)
+            .and_then(|s| s.provider())
+            .is_some_and(|p| p.descriptor().capabilities.pause);
         let updated = self.core.apply(id, |d, now| {
+            let held = d.provider_id == provider_id && keeps_transfer_when_paused(d, can_pause);
             move_to(d, Status::Paused, now)?;
-            d.status_message = Some("Paused".into());
-            d.external_id = None;
-            d.transfer_requested_at = None;
-            d.bytes_downloaded = 0;
             d.speed_bytes_per_sec = 0.0;
+            if held {
+                d.status_message = Some(format!("Paused at {}", d.provider_name));
+            } else {
+                d.status_message = Some("Paused".into());
+                d.external_id = None;
+                d.transfer_requested_at = None;
+                d.bytes_downloaded = 0;
+            }
             Ok(())
         })?;
-        self.core.cancel_released(&updated.before);
+        if updated.after.external_id.is_some() {
+            self.core.hold_transfer(&updated.after, true);
+        } else {
+            self.core.cancel_released(&updated.before);
+        }
         Ok(updated.after)
     }
 
@@ -611,10 +628,19 @@ impl DownloadManager {
                     d.status
                 )));
             }
-            move_to(d, Status::Waiting, now)?;
-            d.status_message = None;
+            if d.external_id.is_some() {
+                // The provider held the transfer: it carries on where it stopped.
+                move_to(d, Status::Queued, now)?;
+                d.status_message = Some(format!("Resuming at {}", d.provider_name));
+            } else {
+                move_to(d, Status::Waiting, now)?;
+                d.status_message = None;
+            }
             Ok(())
         })?;
+        if updated.after.external_id.is_some() {
+            self.core.hold_transfer(&updated.after, false);
+        }
         Ok(updated.after)
     }
 
@@ -819,6 +845,16 @@ impl DownloadManager {
 
 /// A provider's persisted breaker, unless it was recorded under another configuration (then
 /// it describes another setup: a fixed URL or key must not wait out the old one's failures).
+/// Whether pausing `d` keeps its transfer at the provider (which must be able to pause it).
+fn keeps_transfer_when_paused(d: &Download, provider_can_pause: bool) -> bool {
+    provider_can_pause
+        && d.external_id.is_some()
+        && matches!(
+            d.status,
+            Status::Queued | Status::Downloading | Status::Stalled
+        )
+}
+
 fn stored_breaker(
     store: &Store,
     id: &str,

@@ -33,7 +33,8 @@ pub fn allowed(from: Status, to: Status) -> bool {
             to,
             Waiting | Queued | Downloading | Paused | Cancelled | Completed | Failed
         ),
-        Paused => matches!(to, Waiting | Cancelled),
+        // Paused → Queued: a transfer the provider held while paused carries on.
+        Paused => matches!(to, Waiting | Queued | Cancelled),
         Failed | Cancelled => matches!(to, Waiting),
         Completed => false,
     }
@@ -99,7 +100,7 @@ mod tests {
                 Failed,
             ],
         ),
-        (Paused, &[Waiting, Cancelled]),
+        (Paused, &[Waiting, Queued, Cancelled]),
         (Completed, &[]),
         (Failed, &[Waiting]),
         (Cancelled, &[Waiting]),
