@@ -65,6 +65,7 @@ fn main() -> anyhow::Result<()> {
             build_plugins(&root)?;
             build_assets(&root)?;
             ensure_browser()?;
+            ensure_daemons()?;
             lint(&root)?;
             let mut suites = cargo(&root);
             // Every suite runs even after one fails, so a CI log names all the failures at once.
@@ -128,6 +129,14 @@ fn ensure_browser() -> anyhow::Result<()> {
         return Ok(());
     }
     apt_install(&["chromium", "chromium-driver"])
+}
+
+/// The aria2 plugin is tested against Debian's real aria2c.
+fn ensure_daemons() -> anyhow::Result<()> {
+    if have("aria2c") {
+        return Ok(());
+    }
+    apt_install(&["aria2"])
 }
 
 /// Formatting and clippy, native and wasm: a lint failure fails the test command.
