@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify_debouncer_mini::notify::RecursiveMode;
-use notify_debouncer_mini::{DebounceEventResult, new_debouncer};
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 
 use crate::engine::manager::DownloadManager;
@@ -18,8 +18,20 @@ use crate::plugins::{PluginEntry, PluginRegistry, ReloadReport};
 /// several steps.
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
+/// Whether a file event changes what a plugin folder holds. Reading files (which a reload
+/// itself does) is not a change; closing a file written to is.
+fn changes_files(event: &Event) -> bool {
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other => false,
+        EventKind::Any | EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+    }
+}
+
 pub struct PluginService {
     registry: PluginRegistry,
+    /// Reloads since start (the first load included).
+    reloads: std::sync::atomic::AtomicU64,
     engine: DownloadManager,
     options: BTreeMap<String, ProviderOptions>,
 }
@@ -32,6 +44,7 @@ impl PluginService {
     ) -> Self {
         Self {
             registry,
+            reloads: std::sync::atomic::AtomicU64::new(1),
             engine,
             options,
         }
@@ -42,7 +55,14 @@ impl PluginService {
     pub async fn reload(&self) -> ReloadReport {
         let report = self.registry.reload().await;
         apply(&self.engine, &self.options, &report);
+        self.reloads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         report
+    }
+
+    /// Reloads since start, the first load included.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The plugins directory.
@@ -65,7 +85,7 @@ impl PluginService {
         watch_dir: bool,
         mut stop: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
-        let (changed, mut changes) = mpsc::channel::<()>(1);
+        let (changed, mut changes) = mpsc::unbounded_channel::<()>();
         // The watcher lives as long as this task; dropping it stops watching.
         let watcher = if watch_dir {
             self.watch_dir(changed.clone())
@@ -78,7 +98,12 @@ impl PluginService {
             loop {
                 let why = tokio::select! {
                     _ = stop.changed() => return,
-                    Some(()) = changes.recv() => "the plugins directory changed",
+                    Some(()) = changes.recv() => {
+                        // Wait until the files have been quiet for a moment: one reload for
+                        // a copy written in several steps.
+                        while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, changes.recv()).await {}
+                        "the plugins directory changed"
+                    }
                     Some(()) = next_hangup(&mut hangup) => "SIGHUP",
                 };
                 tracing::info!("reloading plugins: {why}");
@@ -88,20 +113,15 @@ impl PluginService {
         })
     }
 
-    fn watch_dir(
-        &self,
-        changed: mpsc::Sender<()>,
-    ) -> Option<notify_debouncer_mini::Debouncer<notify_debouncer_mini::notify::RecommendedWatcher>>
-    {
+    fn watch_dir(&self, changed: mpsc::UnboundedSender<()>) -> Option<RecommendedWatcher> {
         let dir = self.registry.dir().to_path_buf();
-        let debouncer = new_debouncer(DEBOUNCE, move |events: DebounceEventResult| {
-            if events.is_ok_and(|e| !e.is_empty()) {
-                // A full channel already holds a pending reload, which will see this change.
-                let _ = changed.try_send(());
+        let watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+            if event.is_ok_and(|e| changes_files(&e)) {
+                let _ = changed.send(());
             }
         });
-        let mut debouncer = match debouncer {
-            Ok(d) => d,
+        let mut watcher = match watcher {
+            Ok(w) => w,
             Err(e) => {
                 tracing::warn!(
                     "cannot watch the plugins directory: {e}; reload with SIGHUP or the API"
@@ -109,7 +129,7 @@ impl PluginService {
                 return None;
             }
         };
-        if let Err(e) = debouncer.watcher().watch(&dir, RecursiveMode::Recursive) {
+        if let Err(e) = watcher.watch(&dir, RecursiveMode::Recursive) {
             tracing::warn!(
                 "cannot watch {}: {e}; reload with SIGHUP or the API",
                 dir.display()
@@ -117,7 +137,7 @@ impl PluginService {
             return None;
         }
         tracing::info!("watching {} for plugin changes", dir.display());
-        Some(debouncer)
+        Some(watcher)
     }
 }
 

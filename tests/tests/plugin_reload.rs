@@ -251,6 +251,17 @@ async fn a_changed_folder_is_picked_up_and_a_removed_plugin_s_downloads_wait() {
         "plugin file change to the new version serving: {} ms",
         changed.elapsed().as_millis()
     );
+    // Reading the plugin's files (as a reload does) is no change: the watcher stays quiet.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (_, listed) = app.get_json("/api/plugins").await;
+    let reloads = listed["reloads"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, again) = app.get_json("/api/plugins").await;
+    assert_eq!(
+        again["reloads"].as_u64().unwrap(),
+        reloads,
+        "reloads keep coming"
+    );
 
     // The folder goes away: the plugin leaves service, its downloads wait.
     let aside = tempfile::tempdir().unwrap();

@@ -15,6 +15,7 @@ pub async fn list(depot: &mut Depot, res: &mut Response) {
         state(depot).map(|s| PluginsResponse {
             plugins: s.plugins.list().iter().map(PluginDto::from).collect(),
             dir: s.plugins.dir().display().to_string(),
+            reloads: s.plugins.reloads(),
         }),
     );
 }

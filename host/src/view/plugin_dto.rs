@@ -58,6 +58,8 @@ pub struct PluginsResponse {
     pub plugins: Vec<PluginDto>,
     /// The directory scanned.
     pub dir: String,
+    /// Reloads since start, the first load included.
+    pub reloads: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
