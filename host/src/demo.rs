@@ -32,6 +32,8 @@ pub struct DemoOptions {
     pub timeout_secs: u64,
 }
 
+const DEMO_PEERS: &[&str] = &["vinylhoarder", "mp3_maven", "busy_bee", "rejecter"];
+
 const TRACKS: &[(&str, &str, &str)] = &[
     (
         "Boards of Canada",
@@ -45,8 +47,15 @@ const TRACKS: &[(&str, &str, &str)] = &[
 ];
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
+    // The tests meet every misbehaving peer the emulator knows; the demo shows a small,
+    // friendly network: two good sources, a peer with a long queue, and one that refuses.
+    let peers = slskd_emulator::peers::default_peers()
+        .into_iter()
+        .filter(|p| DEMO_PEERS.contains(&p.username.as_str()))
+        .collect();
     let emulator = Emulator::start(EmulatorConfig {
         speed_factor: options.speed_factor,
+        peers,
         ..EmulatorConfig::default()
     })
     .await
@@ -82,7 +91,26 @@ async fn serve(
     config.storage.path = data.join("demo.redb");
     config.plugins.dir = options.plugins_dir.clone();
     config.plugins.cache_dir = Some(PathBuf::from("./data/plugin-cache"));
+    // The emulated network runs `speed_factor` times faster; so do the engine's patience
+    // timers, so that a stall or a peer's endless queue shows its fail-over at the same pace.
+    let defaults = crate::engine::settings::EngineSettings::default();
+    let scaled =
+        |d: Duration| Some(((d.as_secs_f64() / options.speed_factor).ceil() as u64).max(1));
+    config.engine.stall_timeout_secs = scaled(defaults.stall_timeout);
+    config.engine.stall_grace_secs = scaled(defaults.stall_grace);
+    config.engine.queue_timeout_secs = scaled(defaults.queue_timeout);
     config.providers.insert("slskd".to_owned(), grant);
+    // The demo runs slskd against its emulator; other providers (aria2) need their own
+    // daemons, so they stay off here and show as disabled.
+    for other in plugin_ids(&options.plugins_dir) {
+        config
+            .providers
+            .entry(other)
+            .or_insert_with(|| ProviderGrant {
+                enabled: false,
+                ..ProviderGrant::default()
+            });
+    }
 
     let app = App::start(&config).await?;
     if app.engine.provider_ids().is_empty() {
@@ -154,4 +182,19 @@ async fn serve(
     };
     app.shutdown().await;
     outcome
+}
+
+/// The ids of the plugin folders in `dir`.
+fn plugin_ids(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.path()
+                .join(crate::plugins::manifest::MANIFEST_FILE)
+                .is_file()
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
