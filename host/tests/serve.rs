@@ -504,3 +504,38 @@ async fn sighup_reloads_the_plugins() {
     assert!(child.wait().unwrap().success());
     emulator.shutdown().await;
 }
+
+/// The README's demo, sped up: the real binary against its emulator finishes every download.
+#[test]
+fn the_demo_finishes_its_downloads() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .current_dir(repo())
+        .args([
+            "demo",
+            "--speed-factor",
+            "8",
+            "--exit-when-done",
+            "--bind",
+            "127.0.0.1:0",
+            "--timeout-secs",
+            "150",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = said
+        .lines()
+        .filter(|l| l.contains("completed"))
+        .next_back()
+        .unwrap_or_default();
+    assert!(
+        last.contains("6 completed") && last.contains("0 failed"),
+        "{said}"
+    );
+}
