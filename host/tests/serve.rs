@@ -531,8 +531,7 @@ fn the_demo_finishes_its_downloads() {
     );
     let last = said
         .lines()
-        .filter(|l| l.contains("completed"))
-        .next_back()
+        .rfind(|l| l.contains("completed"))
         .unwrap_or_default();
     assert!(
         last.contains("6 completed") && last.contains("0 failed"),
