@@ -66,6 +66,7 @@ impl ManifestFacts {
                         .get(key)
                         .map(|v| v.as_text())
                         .or_else(|| manifest.config.get(key).and_then(|k| k.default.clone()))
+                        .and_then(|value| origin_of(&value))
                         .unwrap_or_else(|| entry.clone()),
                     _ => entry.clone(),
                 }
@@ -334,6 +335,13 @@ fn disabled_entry(id: &str, folder: &Path) -> PluginEntry {
     }
 }
 
+/// The origin of a configured URL (scheme, host, port): never its path, query or credentials.
+fn origin_of(value: &str) -> Option<String> {
+    let url = url::Url::parse(value).ok()?;
+    let origin = url.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}
+
 /// `<dir>/<id>/plugin.toml` folders by id.
 fn plugin_folders(dir: &Path) -> std::io::Result<BTreeMap<String, PathBuf>> {
     let mut folders = BTreeMap::new();
@@ -361,4 +369,18 @@ fn stamp_of(folder: &Path) -> Option<String> {
         hasher.update(&wasm);
     }
     Some(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn a_shown_origin_never_carries_credentials_or_a_path() {
+        assert_eq!(
+            origin_of("http://user:pass@slskd.lan:5030/api?key=1").as_deref(),
+            Some("http://slskd.lan:5030")
+        );
+        assert_eq!(origin_of("not a url"), None);
+    }
 }
