@@ -268,6 +268,44 @@ pub struct Download {
 }
 
 impl Download {
+    /// A new download waiting in the queue: nothing chosen, nothing tried, no provider yet
+    /// (the caller names it). Every other field starts empty.
+    pub fn waiting(id: Uuid, track_id: String, track: TrackInfo, now: OffsetDateTime) -> Download {
+        Download {
+            id,
+            track_id,
+            track,
+            provider_id: String::new(),
+            provider_kind: String::new(),
+            provider_name: String::new(),
+            external_id: None,
+            source: None,
+            source_fixed: false,
+            status: Status::Waiting,
+            status_message: None,
+            error_message: None,
+            failure_cause: None,
+            bytes_downloaded: 0,
+            total_bytes: 0,
+            speed_bytes_per_sec: 0.0,
+            priority: 0,
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            updated_at: now,
+            status_since: now,
+            retry_count: 0,
+            max_retries: 0,
+            next_retry_at: None,
+            tried_sources: Vec::new(),
+            attempts: Vec::new(),
+            transfer_requested_at: None,
+            queue_position: None,
+            duration_secs: None,
+            local_path: None,
+        }
+    }
+
     /// The moment that decides "completed/failed today": when it reached its terminal state.
     pub fn terminal_at(&self) -> Option<OffsetDateTime> {
         match self.status {

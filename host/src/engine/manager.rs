@@ -472,41 +472,25 @@ impl DownloadManager {
         let now = self.core.now();
         let id = Uuid::new_v4();
         let download = Download {
-            id,
-            track_id: track_id.unwrap_or_else(|| id.to_string()),
-            track: TrackInfo {
-                title,
-                artist,
-                album,
-            },
             provider_id: descriptor.id.clone(),
             provider_kind: descriptor.kind.clone(),
             provider_name: descriptor.display_name.clone(),
-            external_id: None,
             total_bytes: source.as_ref().map_or(0, |s| s.size),
             source_fixed: source.is_some(),
             source,
-            status: Status::Waiting,
-            status_message: None,
-            error_message: None,
-            failure_cause: None,
-            bytes_downloaded: 0,
-            speed_bytes_per_sec: 0.0,
             priority,
-            created_at: now,
-            started_at: None,
-            completed_at: None,
-            updated_at: now,
-            status_since: now,
-            retry_count: 0,
             max_retries: self.core.settings().retry.max_retries,
-            next_retry_at: None,
-            tried_sources: Vec::new(),
-            attempts: Vec::new(),
-            transfer_requested_at: None,
-            queue_position: None,
             duration_secs: request.duration_secs,
-            local_path: None,
+            ..Download::waiting(
+                id,
+                track_id.unwrap_or_else(|| id.to_string()),
+                TrackInfo {
+                    title,
+                    artist,
+                    album,
+                },
+                now,
+            )
         };
         match self
             .core

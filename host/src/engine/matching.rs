@@ -69,13 +69,6 @@ mod tests {
     fn download(external: &str, created: Option<OffsetDateTime>) -> Download {
         let now = datetime!(2026-11-29 12:00 UTC);
         Download {
-            id: Uuid::nil(),
-            track_id: "t".into(),
-            track: TrackInfo {
-                title: "Song".into(),
-                artist: "Artist".into(),
-                album: None,
-            },
             provider_id: "slskd".into(),
             provider_kind: "soulseek".into(),
             provider_name: "slskd".into(),
@@ -89,29 +82,20 @@ mod tests {
                 uri: None,
                 file: None,
             }),
-            source_fixed: false,
             status: Status::Queued,
-            status_message: None,
-            error_message: None,
-            failure_cause: None,
-            bytes_downloaded: 0,
             total_bytes: 10,
-            speed_bytes_per_sec: 0.0,
-            priority: 0,
-            created_at: now,
-            started_at: None,
-            completed_at: None,
-            updated_at: now,
-            status_since: now,
-            retry_count: 0,
             max_retries: 3,
-            next_retry_at: None,
-            tried_sources: vec![],
-            attempts: vec![],
             transfer_requested_at: created,
-            queue_position: None,
-            duration_secs: None,
-            local_path: None,
+            ..Download::waiting(
+                Uuid::nil(),
+                "t".into(),
+                TrackInfo {
+                    title: "Song".into(),
+                    artist: "Artist".into(),
+                    album: None,
+                },
+                now,
+            )
         }
     }
 

@@ -254,13 +254,6 @@ mod tests {
 
     fn record(status: Status, since_secs_ago: u64) -> Download {
         Download {
-            id: Uuid::nil(),
-            track_id: "t".into(),
-            track: TrackInfo {
-                title: "Song".into(),
-                artist: "A".into(),
-                album: None,
-            },
             provider_id: "slskd".into(),
             provider_kind: "soulseek".into(),
             provider_name: "slskd".into(),
@@ -274,29 +267,20 @@ mod tests {
                 uri: None,
                 file: None,
             }),
-            source_fixed: false,
             status,
-            status_message: None,
-            error_message: None,
-            failure_cause: None,
-            bytes_downloaded: 0,
             total_bytes: 100,
-            speed_bytes_per_sec: 0.0,
-            priority: 0,
-            created_at: NOW,
-            started_at: None,
-            completed_at: None,
-            updated_at: NOW,
             status_since: NOW - secs(since_secs_ago),
-            retry_count: 0,
             max_retries: 3,
-            next_retry_at: None,
-            tried_sources: vec![],
-            attempts: vec![],
-            transfer_requested_at: None,
-            queue_position: None,
-            duration_secs: None,
-            local_path: None,
+            ..Download::waiting(
+                Uuid::nil(),
+                "t".into(),
+                TrackInfo {
+                    title: "Song".into(),
+                    artist: "A".into(),
+                    album: None,
+                },
+                NOW,
+            )
         }
     }
 

@@ -842,41 +842,20 @@ mod tests {
 
     fn download(n: u32, now: OffsetDateTime) -> Download {
         Download {
-            id: Uuid::new_v4(),
-            track_id: format!("track-{n}"),
-            track: TrackInfo {
-                title: format!("Song {n}"),
-                artist: "Artist".into(),
-                album: None,
-            },
             provider_id: "slskd".into(),
             provider_kind: "soulseek".into(),
             provider_name: "slskd".into(),
-            external_id: None,
-            source: None,
-            source_fixed: false,
-            status: Status::Waiting,
-            status_message: None,
-            error_message: None,
-            failure_cause: None,
-            bytes_downloaded: 0,
-            total_bytes: 0,
-            speed_bytes_per_sec: 0.0,
-            priority: 0,
-            created_at: now,
-            started_at: None,
-            completed_at: None,
-            updated_at: now,
-            status_since: now,
-            retry_count: 0,
             max_retries: 3,
-            next_retry_at: None,
-            tried_sources: vec![],
-            attempts: vec![],
-            transfer_requested_at: None,
-            queue_position: None,
-            duration_secs: None,
-            local_path: None,
+            ..Download::waiting(
+                Uuid::new_v4(),
+                format!("track-{n}"),
+                TrackInfo {
+                    title: format!("Song {n}"),
+                    artist: "Artist".into(),
+                    album: None,
+                },
+                now,
+            )
         }
     }
 
