@@ -101,6 +101,50 @@ pub struct Store {
     failure: watch::Sender<Option<StorageFailure>>,
 }
 
+/// A read transaction: every read through it sees the store at the moment it was taken.
+pub struct Snapshot {
+    txn: redb::ReadTransaction,
+}
+
+impl Snapshot {
+    /// One page of downloads in id order, after `after`, optionally of one status: exports walk
+    /// the store this way without holding it all in memory.
+    pub fn page(
+        &self,
+        status: Option<Status>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Download>, StoreError> {
+        let start = after.map_or(0, |a| a.as_u128().saturating_add(1));
+        if after.is_some_and(|a| a.as_u128() == u128::MAX) {
+            return Ok(Vec::new());
+        }
+        let records = self.txn.open_table(DOWNLOADS)?;
+        let mut out = Vec::new();
+        match status {
+            None => {
+                for entry in records.range(start..)?.take(limit) {
+                    let (k, v) = entry?;
+                    out.push(decode(k.value(), v.value())?);
+                }
+            }
+            Some(s) => {
+                let index = self.txn.open_table(BY_STATUS)?;
+                for entry in index
+                    .range((s.code(), start)..=(s.code(), u128::MAX))?
+                    .take(limit)
+                {
+                    let id = entry?.0.value().1;
+                    if let Some(raw) = records.get(id)? {
+                        out.push(decode(id, raw.value())?);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// What `insert_unless_known` did.
 #[derive(Debug)]
 pub enum Inserted {
@@ -365,43 +409,23 @@ impl Store {
         })
     }
 
-    /// One page of downloads in id order, after `after`, optionally of one status: exports walk
-    /// the store this way without holding it all in memory.
+    /// One page of downloads in id order, after `after`, optionally of one status.
     pub fn page(
         &self,
         status: Option<Status>,
         after: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Download>, StoreError> {
+        self.checked(|| self.snapshot()?.page(status, after, limit))
+    }
+
+    /// The store as it is now, for reads that must agree with each other (an export's pages).
+    /// Writers go on meanwhile; the snapshot does not see them.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
         self.checked(|| {
-            let start = after.map_or(0, |a| a.as_u128().saturating_add(1));
-            if after.is_some_and(|a| a.as_u128() == u128::MAX) {
-                return Ok(Vec::new());
-            }
-            let txn = self.db.begin_read()?;
-            let records = txn.open_table(DOWNLOADS)?;
-            let mut out = Vec::new();
-            match status {
-                None => {
-                    for entry in records.range(start..)?.take(limit) {
-                        let (k, v) = entry?;
-                        out.push(decode(k.value(), v.value())?);
-                    }
-                }
-                Some(s) => {
-                    let index = txn.open_table(BY_STATUS)?;
-                    for entry in index
-                        .range((s.code(), start)..=(s.code(), u128::MAX))?
-                        .take(limit)
-                    {
-                        let id = entry?.0.value().1;
-                        if let Some(raw) = records.get(id)? {
-                            out.push(decode(id, raw.value())?);
-                        }
-                    }
-                }
-            }
-            Ok(out)
+            Ok(Snapshot {
+                txn: self.db.begin_read()?,
+            })
         })
     }
 
@@ -460,6 +484,39 @@ impl Store {
                     .collect::<Result<Vec<_>, _>>()?
             };
             self.load_ids(ids)
+        })
+    }
+
+    /// One page of the downloads that reached a terminal `status` at or after `since`, newest
+    /// first, and how many there are in all (read together, so they agree).
+    pub fn terminal_page_since(
+        &self,
+        status: Status,
+        since: OffsetDateTime,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Download>, usize), StoreError> {
+        self.checked(|| {
+            let txn = self.db.begin_read()?;
+            let index = txn.open_table(BY_TERMINAL)?;
+            let code = status.code();
+            let range = (code, millis(since), 0u128)..=(code, i64::MAX, u128::MAX);
+            let total = index.range(range.clone())?.count();
+            let ids = index
+                .range(range)?
+                .rev()
+                .skip(offset)
+                .take(limit)
+                .map(|e| e.map(|(k, _)| k.value().2))
+                .collect::<Result<Vec<_>, _>>()?;
+            let records = txn.open_table(DOWNLOADS)?;
+            let mut page = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(raw) = records.get(id)? {
+                    page.push(decode(id, raw.value())?);
+                }
+            }
+            Ok((page, total))
         })
     }
 
