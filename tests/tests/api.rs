@@ -629,8 +629,24 @@ async fn export_round_trips_through_real_parsers() {
     let text = res.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader.headers().unwrap().clone();
-    assert_eq!(&headers[0], "ID");
-    assert_eq!(&headers[10], "Completed At");
+    // The specification's ten columns first, in its order; ours only after them.
+    let spec = [
+        "ID",
+        "Title",
+        "Artist",
+        "Album",
+        "Status",
+        "Provider",
+        "Progress %",
+        "Size",
+        "Created At",
+        "Error",
+    ];
+    assert_eq!(headers.iter().take(10).collect::<Vec<_>>(), spec);
+    assert_eq!(
+        headers.iter().skip(10).collect::<Vec<_>>(),
+        ["Size Bytes", "Completed At"]
+    );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), titles.len());
     let csv_titles: Vec<&str> = rows.iter().map(|r| &r[1]).collect();
@@ -736,6 +752,22 @@ async fn sse_sends_at_once_on_change_and_notices_disconnects() {
         || app.app.live.clients() == 0,
     )
     .await;
+
+    // A change while nobody listens: the next client's first event already has it.
+    let unseen = create(&app, "Quiet", "Change").await;
+    let mut res = app
+        .client
+        .get(app.url(&format!("{M}/events")))
+        .send()
+        .await
+        .unwrap();
+    let mut buffer = String::new();
+    let first = next_event(&mut res, &mut buffer).await;
+    assert!(
+        first.contains(unseen["id"].as_str().unwrap()),
+        "the first event after an idle spell is fresh: {first}"
+    );
+    drop(res);
     app.shutdown().await;
     emulator.shutdown().await;
 }

@@ -3,8 +3,8 @@
 //! same bytes. A watch channel holds only the newest frame, so a slow client skips ahead
 //! instead of queueing old ones. Nothing here calls a provider.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -24,6 +24,16 @@ pub const RETRY_MS: u64 = 3000;
 pub struct Frame {
     pub id: u64,
     pub bytes: Bytes,
+    /// The engine's change generation the frame shows, and when it was built: a frame built
+    /// before a change, or before an idle spell, is not handed to a new client.
+    generation: u64,
+    built: Instant,
+}
+
+impl Frame {
+    fn is_current(&self, engine: &DownloadManager) -> bool {
+        self.id != 0 && self.generation == engine.generation() && self.built.elapsed() < HEARTBEAT
+    }
 }
 
 #[derive(Serialize)]
@@ -36,6 +46,8 @@ struct Update<'a> {
 #[derive(Clone)]
 pub struct LiveFeed {
     frames: watch::Sender<Arc<Frame>>,
+    /// One rebuild at a time: many clients arriving together share it.
+    building: Arc<Mutex<()>>,
 }
 
 impl LiveFeed {
@@ -43,8 +55,13 @@ impl LiveFeed {
         let (frames, _) = watch::channel(Arc::new(Frame {
             id: 0,
             bytes: Bytes::new(),
+            generation: 0,
+            built: Instant::now(),
         }));
-        LiveFeed { frames }
+        LiveFeed {
+            frames,
+            building: Arc::new(Mutex::new(())),
+        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Arc<Frame>> {
@@ -56,20 +73,34 @@ impl LiveFeed {
         self.frames.receiver_count()
     }
 
-    /// The newest frame, built now if none was built yet.
+    /// The newest frame if it still shows the engine as it is; otherwise one built now (frames
+    /// are only built while someone listens, so after an idle spell the last one is old).
     pub fn current(&self, engine: &DownloadManager) -> Arc<Frame> {
         let frame = self.frames.borrow().clone();
-        if frame.id == 0 {
-            self.publish(engine)
-        } else {
+        if frame.is_current(engine) {
+            return frame;
+        }
+        let _turn = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        let frame = self.frames.borrow().clone();
+        if frame.is_current(engine) {
             frame
+        } else {
+            self.publish(engine)
         }
     }
 
     fn publish(&self, engine: &DownloadManager) -> Arc<Frame> {
         let id = self.frames.borrow().id + 1;
+        // Read before building, so that a change during the build makes the frame stale.
+        let generation = engine.generation();
+        let built = Instant::now();
         let frame = match build(engine, id) {
-            Ok(bytes) => Arc::new(Frame { id, bytes }),
+            Ok(bytes) => Arc::new(Frame {
+                id,
+                bytes,
+                generation,
+                built,
+            }),
             Err(e) => {
                 tracing::error!("live view: {e}");
                 return self.frames.borrow().clone();

@@ -185,6 +185,11 @@ impl Core {
         self.changes.subscribe()
     }
 
+    /// How many changes were announced so far.
+    pub fn generation(&self) -> u64 {
+        *self.changes.borrow()
+    }
+
     /// Waits for a change or `timeout`, whichever comes first (the dispatcher's nap).
     pub async fn woken_or(&self, timeout: std::time::Duration) {
         tokio::select! {
