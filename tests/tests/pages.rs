@@ -149,3 +149,129 @@ async fn partials_render_states_filters_and_escape_everything() {
     app.shutdown().await;
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_history_pages_through_its_window_and_refuses_an_empty_one() {
+    use tributary::engine::download::{Download, Status, TrackInfo};
+    let emulator = fast_emulator().await;
+    let app = TestApp::start(&emulator).await;
+    // 620 completions in the last day and one 10 days ago, written straight to the store.
+    let now = time::OffsetDateTime::now_utc();
+    let completed = |n: u32, at: time::OffsetDateTime| Download {
+        status: Status::Completed,
+        completed_at: Some(at),
+        ..Download::waiting(
+            uuid::Uuid::new_v4(),
+            format!("history-{n}"),
+            TrackInfo {
+                title: format!("Done {n:03}"),
+                artist: "Pager".into(),
+                album: None,
+            },
+            at,
+        )
+    };
+    let mut downloads: Vec<Download> = (0..620)
+        .map(|n| completed(n, now - time::Duration::minutes(i64::from(n) + 1)))
+        .collect();
+    downloads.push(completed(999, now - time::Duration::days(10)));
+    app.app.engine.store().insert_batch(&downloads).unwrap();
+
+    let (status, first) = html(&app, &format!("{M}/center/htmx/history?days=7")).await;
+    assert_eq!(status, 200);
+    assert!(first.contains("1–500 of 620 completed"), "{first}");
+    assert!(first.contains("Done 000") && first.contains("Done 499"));
+    assert!(!first.contains("Done 500"), "a page holds 500 rows");
+    assert!(first.contains("history?days=7&amp;offset=500") && !first.contains("history-newer"));
+    let (_, second) = html(&app, &format!("{M}/center/htmx/history?days=7&offset=500")).await;
+    assert!(second.contains("501–620 of 620 completed"), "{second}");
+    assert!(second.contains("Done 500") && second.contains("Done 619"));
+    assert!(second.contains("history-newer") && !second.contains("history-older"));
+    let (_, month) = html(&app, &format!("{M}/center/htmx/history?days=30&offset=500")).await;
+    assert!(
+        month.contains("501–621 of 621") && month.contains("Done 999"),
+        "{month}"
+    );
+    for bad in ["days=0", "days=3651", "offset=-1", "offset=x"] {
+        let (status, body) = html(&app, &format!("{M}/center/htmx/history?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    app.shutdown().await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_health_partials_show_healthy_failing_and_testing() {
+    use slskd_emulator::Fault;
+    let emulator = fast_emulator().await;
+    let app = TestApp::start_with(&emulator, |config| {
+        // A trial call against a hanging slskd stays in flight this long.
+        if let Some(grant) = config.providers.get_mut("slskd") {
+            grant.call_timeout_ms = Some(4_000);
+        }
+    })
+    .await;
+    let wait_for = async |what: &str, check: &dyn Fn(&str, &str) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, full) = html(&app, &format!("{M}/htmx/provider-health")).await;
+            let (_, mini) = html(&app, &format!("{M}/htmx/provider-health-mini")).await;
+            if check(&full, &mini) {
+                return (full, mini);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the health partials never showed {what}: {full} {mini}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    let (full, _) = wait_for("healthy", &|full, mini| {
+        full.contains("state-closed") && mini.contains("slskd: Connected")
+    })
+    .await;
+    assert!(full.contains("Connected · synced"), "{full}");
+    assert!(!full.contains("Retry now") && !full.contains("unhealthy"));
+
+    emulator.control().set_fault(Fault::Error500);
+    let (full, mini) = wait_for("the breaker open", &|full, _| full.contains("state-open")).await;
+    assert!(
+        full.contains("Unreachable — next try in") && full.contains("failures)"),
+        "{full}"
+    );
+    assert!(
+        full.contains("unhealthy") && full.contains("Retry now"),
+        "{full}"
+    );
+    assert!(
+        mini.contains("state-open") && mini.contains("slskd: Disconnected"),
+        "{mini}"
+    );
+
+    // Retry now against a slskd that hangs: the trial call is in flight, shown as testing.
+    emulator.control().set_fault(Fault::Hang { ms: 60_000 });
+    let client = app.client.clone();
+    let reconnect = client
+        .post(app.url(&format!("{M}/providers/slskd/reconnect")))
+        .send();
+    let trial = tokio::spawn(reconnect);
+    let (full, mini) = wait_for("the trial call", &|full, _| {
+        full.contains("state-half_open")
+    })
+    .await;
+    assert!(full.contains("Testing the connection…"), "{full}");
+    assert!(mini.contains("state-half_open"), "{mini}");
+    emulator.control().set_fault(Fault::None);
+    trial.await.unwrap().unwrap();
+    // That trial timed out; the next one meets a working slskd.
+    app.send_json(
+        Method::POST,
+        &format!("{M}/providers/slskd/reconnect"),
+        json!(null),
+    )
+    .await;
+    wait_for("healthy again", &|full, _| full.contains("state-closed")).await;
+    app.shutdown().await;
+    emulator.shutdown().await;
+}

@@ -60,16 +60,23 @@ pub fn query_choice(
     }
 }
 
-/// An optional non-negative integer query value, at most `max`.
-pub fn query_u32(req: &Request, name: &str, max: u32) -> Result<Option<u32>, ApiError> {
+/// An optional whole-number query value within `range`: anything else is refused, never
+/// quietly moved into the range.
+pub fn query_u32(
+    req: &Request,
+    name: &str,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<Option<u32>, ApiError> {
     let Some(raw) = req.queries().get(name).cloned() else {
         return Ok(None);
     };
     match raw.trim().parse::<u32>() {
-        Ok(v) if v <= max => Ok(Some(v)),
-        _ => Err(
-            ApiError::bad_request(format!("{name} must be a whole number from 0 to {max}"))
-                .with_detail(serde_json::json!(raw)),
-        ),
+        Ok(v) if range.contains(&v) => Ok(Some(v)),
+        _ => Err(ApiError::bad_request(format!(
+            "{name} must be a whole number from {} to {}",
+            range.start(),
+            range.end()
+        ))
+        .with_detail(serde_json::json!(raw))),
     }
 }

@@ -142,7 +142,7 @@ pub async fn clear_failed(depot: &mut Depot, res: &mut Response) {
 )]
 pub async fn clear_history(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let result = (|| {
-        let days = query_u32(req, "days", MAX_DAYS)?.unwrap_or(7);
+        let days = query_u32(req, "days", 0..=MAX_DAYS)?.unwrap_or(7);
         let s = state(depot)?;
         let deleted = s.engine.clear_history(days)?;
         Ok(DeletedResponse {

@@ -22,7 +22,7 @@ const QUEUE_STATUSES: &[&str] = &[
     "stalled",
     "paused",
 ];
-/// Rows a history or failed list shows at most.
+/// Rows a page of the history, or the failed list, shows at most.
 const LIST_LIMIT: usize = 500;
 /// Rows the queue shows at most (in queue order); the filters reach the rest. Every live
 /// refresh re-renders the list, so it stays small.
@@ -52,6 +52,10 @@ struct PageContext {
     providers: Vec<ProviderChoice>,
     self_url: String,
     days: u32,
+    /// Where a paged list starts, and the links to the pages either side of it.
+    offset: usize,
+    newer_url: Option<String>,
+    older_url: Option<String>,
     oob: bool,
     insecure_notice: Option<String>,
 }
@@ -285,22 +289,26 @@ pub async fn queue(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 #[handler]
 pub async fn history(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let result = (|| {
-        let days = query_u32(req, "days", super::manager_routes::MAX_DAYS)?
-            .unwrap_or(7)
-            .max(1);
+        // days=0 would be an empty window: refused rather than silently widened.
+        let days = query_u32(req, "days", 1..=super::manager_routes::MAX_DAYS)?.unwrap_or(7);
+        let offset = query_u32(req, "offset", 0..=u32::MAX)?.unwrap_or(0) as usize;
         let s = state(depot)?;
         let since = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
-        let downloads = s
+        let (page, total) = s
             .engine
-            .newest(Status::Completed, LIST_LIMIT)?
-            .iter()
-            .filter(|d| d.completed_at.is_some_and(|c| c >= since))
-            .map(UnifiedDownload::from)
-            .collect();
+            .newest_since(Status::Completed, since, offset, LIST_LIMIT)?;
+        let url = |offset: usize| {
+            format!("/api/downloads/manager/center/htmx/history?days={days}&offset={offset}")
+        };
+        let shown_to = offset + page.len();
         let ctx = PageContext {
-            downloads,
+            downloads: page.iter().map(UnifiedDownload::from).collect(),
+            total,
             days,
-            self_url: format!("/api/downloads/manager/center/htmx/history?days={days}"),
+            offset,
+            newer_url: (offset > 0).then(|| url(offset.saturating_sub(LIST_LIMIT))),
+            older_url: (shown_to < total).then(|| url(shown_to)),
+            self_url: url(offset),
             ..PageContext::default()
         };
         render(&s, "partials/history.html", &ctx)

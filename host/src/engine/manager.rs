@@ -345,6 +345,11 @@ impl DownloadManager {
         self.core.subscribe()
     }
 
+    /// Counts changes: equal generations mean nothing was announced in between.
+    pub fn generation(&self) -> u64 {
+        self.core.generation()
+    }
+
     pub fn store(&self) -> &Store {
         self.core.store()
     }
@@ -385,6 +390,20 @@ impl DownloadManager {
     /// Finished downloads of one status, newest first.
     pub fn newest(&self, status: Status, limit: usize) -> Result<Vec<Download>, EngineError> {
         Ok(self.core.store().terminal_newest(status, limit)?)
+    }
+
+    /// A page of what reached `status` since `since`, newest first, and the total.
+    pub fn newest_since(
+        &self,
+        status: Status,
+        since: OffsetDateTime,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Download>, usize), EngineError> {
+        Ok(self
+            .core
+            .store()
+            .terminal_page_since(status, since, offset, limit)?)
     }
 
     /// Loaded providers' display names.
