@@ -77,7 +77,7 @@ impl App {
         let report = registry.reload().await;
         if report.installed.is_empty() {
             tracing::warn!(
-                "no provider plugin loaded from {}: downloads will wait until one is (plugins reload when their folder changes, on SIGHUP, or on POST /api/plugins/reload)",
+                "no provider plugin loaded from {}: creating a download is refused (503) until one is; stored downloads wait for theirs (plugins reload when their folder changes, on SIGHUP, or on POST /api/plugins/reload)",
                 config.plugins.dir.display()
             );
         }

@@ -505,6 +505,77 @@ async fn sighup_reloads_the_plugins() {
     emulator.shutdown().await;
 }
 
+/// With no plugin loaded the log and the API say the same thing: a create is refused with 503
+/// and nothing is stored; once a plugin is dropped into the folder, creates are taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_plugin_create_does_what_the_log_says() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let path = config(dir.path(), &emulator);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("dir = \"{}\"", repo().join("plugins").display()),
+        &format!("dir = \"{}\"", plugins.display()),
+    );
+    std::fs::write(&path, text).unwrap();
+    let (server, base) = serve(&path);
+    let log = server.log();
+    assert!(
+        log.contains("no provider plugin loaded")
+            && log.contains("creating a download is refused (503)"),
+        "{log}"
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let create = || {
+        client
+            .post(format!("{base}/api/downloads"))
+            .json(&serde_json::json!({"artist": "Early", "title": "Bird"}))
+            .send()
+    };
+    let refused = create().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no provider plugin is loaded"),
+        "{body}"
+    );
+    let stored: serde_json::Value = client
+        .get(format!("{base}/api/downloads/manager/export"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["count"], 0, "a refused create stores nothing");
+
+    let slskd = plugins.join("slskd");
+    std::fs::create_dir_all(&slskd).unwrap();
+    for file in ["slskd.wasm", "plugin.toml"] {
+        std::fs::copy(repo().join("plugins/slskd").join(file), slskd.join(file)).unwrap();
+    }
+    let started = Instant::now();
+    loop {
+        let status = create().await.unwrap().status();
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the dropped-in plugin was not taken up: {}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    emulator.shutdown().await;
+}
+
 /// The README's demo, sped up: the real binary against its emulator finishes every download.
 #[test]
 fn the_demo_finishes_its_downloads() {

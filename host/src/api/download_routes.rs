@@ -130,7 +130,7 @@ pub struct QueuePaused {
 #[endpoint(
     tags("downloads"),
     request_body = CreateBody,
-    responses((status_code = 201, body = UnifiedDownload), (status_code = 200, body = UnifiedDownload), (status_code = 400, body = ErrorBody))
+    responses((status_code = 201, body = UnifiedDownload), (status_code = 200, body = UnifiedDownload), (status_code = 400, body = ErrorBody), (status_code = 503, body = ErrorBody, description = "No provider plugin is loaded: nothing was created"))
 )]
 pub async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let header_key = req

@@ -38,7 +38,9 @@ impl ApiError {
     }
 
     pub fn write(self, res: &mut Response) {
-        if self.status.is_server_error() {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!("{}: {}", self.status, self.error);
+        } else if self.status.is_server_error() {
             tracing::error!("{}: {}", self.status, self.error);
         }
         res.status_code(self.status);
@@ -60,6 +62,9 @@ impl From<EngineError> for ApiError {
             | EngineError::TrackBusy { .. } => ApiError::new(StatusCode::CONFLICT, message),
             EngineError::Invalid(_) | EngineError::UnknownProvider { .. } => {
                 ApiError::bad_request(message)
+            }
+            EngineError::NoProviderLoaded => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
             }
             EngineError::Store(store) => store.into(),
         }

@@ -31,6 +31,11 @@ pub enum EngineError {
     Illegal(#[from] IllegalTransition),
     #[error("no provider {requested:?} is loaded (loaded: {loaded})")]
     UnknownProvider { requested: String, loaded: String },
+    /// No plugin is loaded at all: nothing can take a new download.
+    #[error(
+        "no provider plugin is loaded, so the download was not created; put one in the plugins folder (it is loaded at once) and send it again"
+    )]
+    NoProviderLoaded,
     #[error("{0}")]
     Invalid(String),
     /// The record changed under a background task (a user acted first): nothing was written.
@@ -424,6 +429,9 @@ impl DownloadManager {
         source: Option<&ChosenSource>,
     ) -> Result<Arc<ProviderSlot>, EngineError> {
         let slots = self.core.slots();
+        if requested.is_none() && slots.iter().all(|s| s.provider().is_none()) {
+            return Err(EngineError::NoProviderLoaded);
+        }
         let takes = |slot: &ProviderSlot| {
             source.is_none_or(|s| slot.descriptor().accepts.takes(&s.to_source()))
         };
