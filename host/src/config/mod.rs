@@ -101,6 +101,8 @@ pub struct EngineConfig {
     pub retry_backoff_secs: Option<Vec<u64>>,
     /// Best first, e.g. ["flac", "mp3:320", "mp3"].
     pub preferred_formats: Option<Vec<String>>,
+    /// How long a client's idempotency key is remembered (default 24).
+    pub idempotency_key_hours: Option<u64>,
 }
 
 impl EngineConfig {
@@ -142,6 +144,12 @@ impl EngineConfig {
                 return Err("engine.retry_backoff_secs must not be empty".into());
             }
             s.retry.backoff = v.iter().map(|secs| Duration::from_secs(*secs)).collect();
+        }
+        if let Some(v) = self.idempotency_key_hours {
+            if !(1..=8760).contains(&v) {
+                return Err("engine.idempotency_key_hours must be from 1 to 8760".into());
+            }
+            s.idempotency_key_ttl = Duration::from_secs(v * 3600);
         }
         if let Some(list) = &self.preferred_formats {
             s.ranking.formats = list

@@ -18,7 +18,7 @@ use super::provider::{Provider, ProviderError, Source, uri_scheme};
 use super::provider_slot::{ProviderOptions, ProviderSlot};
 use super::settings::EngineSettings;
 use super::transitions::IllegalTransition;
-use super::{dispatcher, reconciler};
+use super::{dispatcher, housekeeping, reconciler};
 use crate::store::{Inserted, StatusCounts, Store, StoreError};
 
 const PAUSED_FLAG: &str = "dispatch_paused";
@@ -286,6 +286,8 @@ impl DownloadManager {
         self.recover()?;
         self.core
             .keep_task(tokio::spawn(dispatcher::run(self.core.clone())));
+        self.core
+            .keep_task(tokio::spawn(housekeeping::run(self.core.clone())));
         for slot in self.core.slots() {
             self.core.keep_task(tokio::spawn(reconciler::run(
                 self.core.clone(),
@@ -519,11 +521,11 @@ impl DownloadManager {
                 now,
             )
         };
-        match self
-            .core
-            .store()
-            .insert_unless_known(&download, key.as_deref())?
-        {
+        match self.core.store().insert_unless_known(
+            &download,
+            key.as_deref(),
+            now - self.core.settings().idempotency_key_ttl,
+        )? {
             Inserted::Created => {
                 self.core.announce();
                 Ok((download, true))

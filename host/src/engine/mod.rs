@@ -5,7 +5,8 @@
 //! `reconciler` per provider applies what it reports. Decisions live in pure modules the workers
 //! call: `transitions` (the state machine), `observation` (what a transfer's state means),
 //! `matching` (which transfer is whose), `tidy` (the provider's list), `call_gates` (rate limits),
-//! `retry`, `breaker` and `ranking` (with `title_match`).
+//! `retry`, `breaker` and `ranking` (with `title_match`). `housekeeping` forgets what the store
+//! need not keep (expired idempotency keys).
 
 pub mod breaker;
 pub mod call_gates;
@@ -13,6 +14,7 @@ pub mod clock;
 mod core;
 mod dispatcher;
 pub mod download;
+mod housekeeping;
 pub mod manager;
 mod matching;
 mod observation;

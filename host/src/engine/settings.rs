@@ -43,6 +43,8 @@ pub struct EngineSettings {
     pub recancel_after: Duration,
     /// Failed attempts kept on a download (the oldest go first).
     pub max_attempts_kept: usize,
+    /// A client's idempotency key is remembered this long after its download was created.
+    pub idempotency_key_ttl: Duration,
     pub retry: RetryPolicy,
     pub breaker: BreakerSettings,
     pub ranking: RankingPolicy,
@@ -68,6 +70,7 @@ impl Default for EngineSettings {
             queue_positions_per_poll: 10,
             recancel_after: Duration::from_secs(30),
             max_attempts_kept: 20,
+            idempotency_key_ttl: Duration::from_secs(24 * 3600),
             retry: RetryPolicy::default(),
             breaker: BreakerSettings::default(),
             ranking: RankingPolicy::default(),

@@ -145,6 +145,27 @@ impl Snapshot {
     }
 }
 
+/// Set once the idempotency keys of a database written before they expired are indexed by age.
+const KEYS_BY_AGE_FLAG: &str = "idempotency_keys_by_age";
+
+/// Indexes every idempotency key by the creation time of its download (a database from a build
+/// whose keys never expired); a key whose download is gone counts as oldest.
+fn index_keys_by_age(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let keys = txn.open_table(IDEMPOTENCY)?;
+    let records = txn.open_table(DOWNLOADS)?;
+    let mut by_age = txn.open_table(IDEMPOTENCY_BY_AGE)?;
+    for entry in keys.iter()? {
+        let (key, id) = entry?;
+        let id = id.value();
+        let created = match records.get(id)? {
+            Some(raw) => millis(decode(id, raw.value())?.created_at),
+            None => i64::MIN,
+        };
+        by_age.insert((created, key.value()), ())?;
+    }
+    Ok(())
+}
+
 /// What `insert_unless_known` did.
 #[derive(Debug)]
 pub enum Inserted {
@@ -254,53 +275,107 @@ impl Store {
             txn.open_table(BY_EXTERNAL)?;
             txn.open_table(ACTIVE_TRACK)?;
             txn.open_table(IDEMPOTENCY)?;
+            txn.open_table(IDEMPOTENCY_BY_AGE)?;
             txn.open_table(COUNTERS)?;
             txn.open_table(TERMINAL_BUCKETS)?;
             txn.open_table(BREAKERS)?;
             txn.open_table(RETRY_DUE)?;
             txn.open_table(RELEASED)?;
+            if meta.get(KEYS_BY_AGE_FLAG)?.is_none() {
+                index_keys_by_age(&txn)?;
+                meta.insert(KEYS_BY_AGE_FLAG, [1u8].as_slice())?;
+            }
         }
         txn.commit()?;
         Ok(())
     }
 
-    /// Adds a new download unless its idempotency key was seen or its track already has an
-    /// active download — checked in the same write transaction, so two concurrent requests
-    /// cannot both create one.
+    /// Adds a new download unless its idempotency key was seen (by a download created at or
+    /// after `keys_valid_since`: older keys have expired) or its track already has an active
+    /// download — checked in the same write transaction, so two concurrent requests cannot both
+    /// create one.
     pub fn insert_unless_known(
         &self,
         d: &Download,
         idempotency_key: Option<&str>,
+        keys_valid_since: OffsetDateTime,
     ) -> Result<Inserted, StoreError> {
         self.checked(|| {
             let txn = self.db.begin_write()?;
-            let known = {
-                let keys = txn.open_table(IDEMPOTENCY)?;
+            let existing = {
                 let by_key = match idempotency_key {
-                    Some(key) => keys.get(key)?.map(|v| v.value()),
+                    Some(key) => txn.open_table(IDEMPOTENCY)?.get(key)?.map(|v| v.value()),
                     None => None,
                 };
-                let tracks = txn.open_table(ACTIVE_TRACK)?;
-                let by_track = tracks.get(d.track_id.as_str())?.map(|v| v.value());
-                by_key.or(by_track)
-            };
-            if let Some(id) = known {
-                let existing = {
-                    let records = txn.open_table(DOWNLOADS)?;
-                    let raw = records.get(id)?;
-                    raw.map(|r| decode(id, r.value())).transpose()?
+                let by_track = txn
+                    .open_table(ACTIVE_TRACK)?
+                    .get(d.track_id.as_str())?
+                    .map(|v| v.value());
+                let records = txn.open_table(DOWNLOADS)?;
+                let load = |id: u128| -> Result<Option<Download>, StoreError> {
+                    records.get(id)?.map(|r| decode(id, r.value())).transpose()
                 };
-                if let Some(existing) = existing {
-                    txn.abort()?;
-                    return Ok(Inserted::Existing(Box::new(existing)));
+                let keyed = match by_key {
+                    Some(id) => load(id)?.filter(|k| k.created_at >= keys_valid_since),
+                    None => None,
+                };
+                match (keyed, by_track) {
+                    (Some(keyed), _) => Some(keyed),
+                    (None, Some(id)) => load(id)?,
+                    (None, None) => None,
                 }
+            };
+            if let Some(existing) = existing {
+                txn.abort()?;
+                return Ok(Inserted::Existing(Box::new(existing)));
             }
             write_download(&txn, None, Some(d))?;
             if let Some(key) = idempotency_key {
                 txn.open_table(IDEMPOTENCY)?.insert(key, d.id.as_u128())?;
+                txn.open_table(IDEMPOTENCY_BY_AGE)?
+                    .insert((millis(d.created_at), key), ())?;
             }
             txn.commit()?;
             Ok(Inserted::Created)
+        })
+    }
+
+    /// Forgets up to `limit` idempotency keys of downloads created before `before` (a key
+    /// reused since then for a newer download stays); returns how many were forgotten.
+    pub fn expire_idempotency_keys(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.checked(|| {
+            let txn = self.db.begin_write()?;
+            let mut forgotten = 0;
+            {
+                let mut by_age = txn.open_table(IDEMPOTENCY_BY_AGE)?;
+                let mut keys = txn.open_table(IDEMPOTENCY)?;
+                let records = txn.open_table(DOWNLOADS)?;
+                let old: Vec<(i64, String)> = by_age
+                    .range((i64::MIN, "")..(millis(before), ""))?
+                    .take(limit)
+                    .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
+                    .collect::<Result<_, _>>()?;
+                for (ms, key) in old {
+                    by_age.remove((ms, key.as_str()))?;
+                    let Some(id) = keys.get(key.as_str())?.map(|v| v.value()) else {
+                        continue;
+                    };
+                    let still_fresh = match records.get(id)? {
+                        Some(raw) => decode(id, raw.value())?.created_at >= before,
+                        None => false,
+                    };
+                    if !still_fresh {
+                        keys.remove(key.as_str())?;
+                        forgotten += 1;
+                    }
+                }
+            }
+            txn.commit()?;
+            Ok(forgotten)
         })
     }
 
@@ -936,7 +1011,9 @@ mod tests {
             let mut d = download(n, now + Duration::from_millis(u64::from(n)));
             d.priority = i32::try_from(n % 3).unwrap();
             assert!(matches!(
-                store.insert_unless_known(&d, None).unwrap(),
+                store
+                    .insert_unless_known(&d, None, OffsetDateTime::UNIX_EPOCH)
+                    .unwrap(),
                 Inserted::Created
             ));
             ids.push(d.id);
@@ -1023,7 +1100,9 @@ mod tests {
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
         let d = download(1, OffsetDateTime::now_utc());
         assert!(matches!(
-            store.insert_unless_known(&d, Some("key-1")).unwrap(),
+            store
+                .insert_unless_known(&d, Some("key-1"), OffsetDateTime::UNIX_EPOCH)
+                .unwrap(),
             Inserted::Created
         ));
         let refused = store.update(d.id, |d| {
@@ -1034,6 +1113,91 @@ mod tests {
         assert_eq!(store.get(d.id).unwrap().unwrap().status, Status::Waiting);
         assert_eq!(store.by_idempotency_key("key-1").unwrap().unwrap().id, d.id);
         assert_eq!(store.active_for_track("track-1").unwrap().unwrap().id, d.id);
+    }
+
+    #[test]
+    fn idempotency_keys_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let day = Duration::from_secs(24 * 3600);
+        let old = download(1, now - day - Duration::from_secs(60));
+        let recent = download(2, now - Duration::from_secs(60));
+        for (d, key) in [(&old, "old"), (&recent, "recent")] {
+            assert!(matches!(
+                store.insert_unless_known(d, Some(key), now - day).unwrap(),
+                Inserted::Created
+            ));
+        }
+        // A key within its time finds its download; an expired one is free again.
+        let again = download(3, now);
+        assert!(matches!(
+            store.insert_unless_known(&again, Some("recent"), now - day).unwrap(),
+            Inserted::Existing(d) if d.id == recent.id
+        ));
+        let reused = download(4, now);
+        assert!(matches!(
+            store
+                .insert_unless_known(&reused, Some("old"), now - day)
+                .unwrap(),
+            Inserted::Created
+        ));
+        assert_eq!(
+            store.by_idempotency_key("old").unwrap().unwrap().id,
+            reused.id
+        );
+        // The sweep forgets keys of downloads older than a day, not the reused one.
+        let stale = download(5, now - day - Duration::from_secs(30));
+        store
+            .insert_unless_known(&stale, Some("stale"), now - day - day)
+            .unwrap();
+        assert_eq!(store.expire_idempotency_keys(now - day, 1000).unwrap(), 1);
+        assert!(store.by_idempotency_key("stale").unwrap().is_none());
+        assert_eq!(
+            store.by_idempotency_key("old").unwrap().unwrap().id,
+            reused.id
+        );
+        assert_eq!(
+            store.by_idempotency_key("recent").unwrap().unwrap().id,
+            recent.id
+        );
+        assert_eq!(store.expire_idempotency_keys(now - day, 1000).unwrap(), 0);
+        assert_eq!(store.expire_idempotency_keys(now + day, 1000).unwrap(), 2);
+        assert!(store.by_idempotency_key("recent").unwrap().is_none());
+    }
+
+    #[test]
+    fn keys_of_a_database_from_before_expiry_are_indexed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let now = OffsetDateTime::now_utc();
+        let old = download(1, now - Duration::from_secs(48 * 3600));
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .insert_unless_known(&old, Some("legacy"), OffsetDateTime::UNIX_EPOCH)
+                .unwrap();
+        }
+        // As the previous build left it: the key, but neither its age index nor the flag.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(IDEMPOTENCY_BY_AGE).unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .remove(KEYS_BY_AGE_FLAG)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store
+                .expire_idempotency_keys(now - Duration::from_secs(24 * 3600), 1000)
+                .unwrap(),
+            1,
+            "the old key was indexed at open and expires"
+        );
+        assert!(store.by_idempotency_key("legacy").unwrap().is_none());
     }
 
     #[test]
@@ -1062,7 +1226,9 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             assert!(matches!(
-                store.insert_unless_known(&d, None).unwrap(),
+                store
+                    .insert_unless_known(&d, None, OffsetDateTime::UNIX_EPOCH)
+                    .unwrap(),
                 Inserted::Created
             ));
             store.set_flag("paused", true).unwrap();

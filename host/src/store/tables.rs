@@ -17,6 +17,9 @@ pub const BY_EXTERNAL: TableDefinition<(&str, &str), u128> = TableDefinition::ne
 pub const ACTIVE_TRACK: TableDefinition<&str, u128> = TableDefinition::new("active_track");
 /// client idempotency key → id.
 pub const IDEMPOTENCY: TableDefinition<&str, u128> = TableDefinition::new("idempotency_keys");
+/// (created ms, key): idempotency keys by age, so expired ones are found without a scan.
+pub const IDEMPOTENCY_BY_AGE: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("idempotency_keys_by_age");
 /// status → number of downloads in it.
 pub const COUNTERS: TableDefinition<u8, u64> = TableDefinition::new("status_counters");
 /// (status, unix minute) → downloads that reached that terminal status in that minute.
