@@ -193,26 +193,36 @@ async fn every_route_answers_with_the_specified_shapes() {
     }
     check_stats(&active["stats"]);
 
-    // Stats equal a recount of the active list.
-    let (_, stats) = app.get_json(&format!("{M}/stats")).await;
-    check_stats(&stats);
-    let (_, active) = app.get_json(&format!("{M}/active")).await;
+    // Stats equal a recount of the active list. Downloads move meanwhile, so take a snapshot
+    // that is consistent: /stats before and after the list agree with the list's own stats
+    // (no status changed in between). Retry until that happens, then assert.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (stats, active) = loop {
+        let (_, before) = app.get_json(&format!("{M}/stats")).await;
+        let (_, active) = app.get_json(&format!("{M}/active")).await;
+        let (_, after) = app.get_json(&format!("{M}/stats")).await;
+        check_stats(&after);
+        if before == active["stats"] && after == active["stats"] {
+            break (after, active);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no quiet moment to compare stats with the list"
+        );
+    };
     let listed = active["downloads"].as_array().unwrap();
     let count = |s: &str| listed.iter().filter(|d| d["status"] == s).count() as u64;
-    let (_, stats) = app.get_json(&format!("{M}/stats")).await;
-    if stats == active["stats"] {
-        for s in [
-            "waiting",
-            "pending",
-            "queued",
-            "downloading",
-            "paused",
-            "stalled",
-        ] {
-            assert_eq!(stats[s].as_u64().unwrap(), count(s), "{s}");
-        }
-        assert_eq!(stats["total_active"].as_u64().unwrap(), listed.len() as u64);
+    for s in [
+        "waiting",
+        "pending",
+        "queued",
+        "downloading",
+        "paused",
+        "stalled",
+    ] {
+        assert_eq!(stats[s].as_u64().unwrap(), count(s), "{s}: {active}");
     }
+    assert_eq!(stats["total_active"].as_u64().unwrap(), listed.len() as u64);
 
     let (status, health) = app.get_json(&format!("{M}/health")).await;
     assert_eq!(status, 200);

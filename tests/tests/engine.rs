@@ -8,6 +8,7 @@ use tributary::engine::manager::{NewDownload, RequestedSource};
 use tributary_tests::{
     assert_counters_match, engine_against, fast_emulator, fast_settings, wait_until,
 };
+use uuid::Uuid;
 
 fn track(artist: &str, title: &str) -> NewDownload {
     NewDownload {
@@ -334,7 +335,17 @@ async fn downloads_finish_across_an_slskd_restart_with_new_ids() {
 
 #[tokio::test]
 async fn user_actions_follow_the_transition_table() {
-    let emulator = fast_emulator().await;
+    // busy_bee keeps a file queued for 3 s here (24 s of emulated time): long enough to pause
+    // it while queued, short enough for the resumed download to finish.
+    let emulator = Emulator::start(EmulatorConfig {
+        timings: slskd_emulator::Timings {
+            slow_queue: Duration::from_secs(24),
+            ..Default::default()
+        },
+        ..tributary_tests::test_emulator_config()
+    })
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (_plugins, engine, running) =
         engine_against(&emulator, &dir.path().join("t.redb"), fast_settings()).await;
@@ -413,17 +424,32 @@ async fn user_actions_follow_the_transition_table() {
     assert!(engine.resume(a.id).is_err(), "only paused downloads resume");
     let resumed = engine.resume(slow.id).unwrap();
     assert_eq!(resumed.status, Status::Waiting);
+    wait_until(
+        Duration::from_secs(30),
+        "the resumed download to finish",
+        || engine.get(slow.id).unwrap().status == Status::Completed,
+    )
+    .await;
+    let finished = engine.get(slow.id).unwrap();
+    assert_eq!(finished.bytes_downloaded, finished.total_bytes);
+    assert!(finished.attempts.is_empty(), "a pause is no failure");
 
     // Cancel (idempotent), then illegal actions on the cancelled record are typed errors.
-    let cancelled = engine.cancel(slow.id).unwrap();
+    let (held, _) = engine
+        .create(NewDownload {
+            source: Some(source("busy_bee", "Held Back")),
+            ..track("A", "Held Back")
+        })
+        .unwrap();
+    let cancelled = engine.cancel(held.id).unwrap();
     assert_eq!(cancelled.status, Status::Cancelled);
-    assert_eq!(engine.cancel(slow.id).unwrap().status, Status::Cancelled);
-    let err = engine.pause(slow.id).unwrap_err();
+    assert_eq!(engine.cancel(held.id).unwrap().status, Status::Cancelled);
+    let err = engine.pause(held.id).unwrap_err();
     assert!(
         matches!(err, tributary::engine::manager::EngineError::Illegal(_)),
         "{err}"
     );
-    let retried = engine.retry(slow.id).unwrap();
+    let retried = engine.retry(held.id).unwrap();
     assert_eq!(retried.status, Status::Waiting);
     assert_eq!(retried.retry_count, 0);
     assert_eq!(
@@ -431,7 +457,7 @@ async fn user_actions_follow_the_transition_table() {
         "busy_bee",
         "a cancel is no failure: the source stays"
     );
-    engine.cancel(slow.id).unwrap();
+    engine.cancel(held.id).unwrap();
 
     // Priority reorders the waiting queue.
     engine.set_paused(true).unwrap();
@@ -449,7 +475,13 @@ async fn user_actions_follow_the_transition_table() {
         .iter()
         .map(|d| d.id)
         .collect();
-    assert!(order.iter().position(|id| *id == high.id) < order.iter().position(|id| *id == low.id));
+    let at = |id: Uuid| {
+        order
+            .iter()
+            .position(|o| *o == id)
+            .expect("in the waiting queue")
+    };
+    assert!(at(high.id) < at(low.id), "higher priority first: {order:?}");
     engine.set_priority(low.id, 10).unwrap();
     let order: Vec<_> = engine
         .store()
