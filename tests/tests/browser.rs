@@ -198,16 +198,20 @@ async fn the_download_center_works_in_a_real_browser() {
         .unwrap();
     click(&c, "#add-form button[type=submit]").await;
     let mut seen_progress = Vec::new();
+    let mut roygbiv_id = None;
     let started = Instant::now();
     loop {
-        let value = js(&c, "const r = [...document.querySelectorAll('.dl')].find(r => r.querySelector('.dl-title').textContent === 'Roygbiv'); \
-                           return r ? (r.querySelector('progress') ? Number(r.querySelector('progress').value) : r.dataset.status) : null;")
+        let row = js(&c, "const r = [...document.querySelectorAll('.dl')].find(r => r.querySelector('.dl-title').textContent === 'Roygbiv'); \
+                           return r ? {id: r.id.slice(3), progress: r.querySelector('progress') ? Number(r.querySelector('progress').value) : null} : null;")
             .await;
-        if let Some(v) = value.as_f64() {
+        if let Some(id) = row["id"].as_str() {
+            roygbiv_id = Some(id.to_owned());
+        }
+        if let Some(v) = row["progress"].as_f64() {
             seen_progress.push(v);
         }
-        if value.is_null() && !seen_progress.is_empty() {
-            break; // it left the queue: done
+        if row.is_null() && !seen_progress.is_empty() {
+            break; // it left the queue: finished one way or another
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -215,6 +219,10 @@ async fn the_download_center_works_in_a_real_browser() {
         );
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
+    // Leaving the queue is not the same as completing: ask the API how it ended.
+    let roygbiv_id = roygbiv_id.expect("the row had an id");
+    let (_, roygbiv) = app.get_json(&format!("/api/downloads/{roygbiv_id}")).await;
+    assert_eq!(roygbiv["status"], "completed", "{roygbiv}");
     let moving: Vec<f64> = seen_progress
         .iter()
         .copied()
@@ -287,7 +295,11 @@ async fn the_download_center_works_in_a_real_browser() {
     .await;
     click(&c, "#clear-failed").await;
     c.dismiss_alert().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // htmx would have sent the request at once on a confirmation; wait until none is in flight.
+    wait(&c, "htmx to be idle", Duration::from_secs(5), async |c| {
+        !exists(c, ".htmx-request").await
+    })
+    .await;
     assert_eq!(
         app.get_json("/api/downloads/manager/export?status=failed")
             .await
@@ -358,21 +370,41 @@ async fn the_download_center_works_in_a_real_browser() {
             == true
     })
     .await;
-    // The filter survives live refreshes.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The filter survives live refreshes: wait for two of them.
+    js(&c, "window.__settled = 0; document.body.addEventListener('htmx:afterSettle', () => window.__settled++); return null;").await;
+    wait(
+        &c,
+        "two live refreshes",
+        Duration::from_secs(10),
+        async |c| {
+            js(c, "return window.__settled;")
+                .await
+                .as_u64()
+                .unwrap_or(0)
+                >= 2
+        },
+    )
+    .await;
     assert_eq!(
         js(&c, "return document.querySelector('#filter-status').value;").await,
         "paused"
     );
     assert_eq!(js(&c, "return [...document.querySelectorAll('#panel .dl')].every(r => r.dataset.status === 'paused');").await, true);
 
-    // No console errors along the way.
+    // No console errors along the way. A known error is logged last, so an empty or broken
+    // log cannot pass for a clean one.
+    js(&c, "console.error('tributary-console-probe'); return null;").await;
     let log = c.issue_cmd(BrowserLog).await.unwrap();
-    let errors: Vec<&Value> = log
-        .as_array()
-        .map(|a| a.iter().filter(|e| e["level"] == "SEVERE").collect())
-        .unwrap_or_default();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
+    let entries = log.as_array().expect("the browser log is a list");
+    let errors: Vec<&Value> = entries.iter().filter(|e| e["level"] == "SEVERE").collect();
+    assert!(
+        errors.last().is_some_and(|e| e["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("tributary-console-probe")),
+        "the probe reached the log: {entries:?}"
+    );
+    assert_eq!(errors.len(), 1, "console errors: {errors:?}");
 
     // Screenshots: desktop and phone width.
     std::fs::write(
@@ -381,7 +413,14 @@ async fn the_download_center_works_in_a_real_browser() {
     )
     .unwrap();
     c.set_window_size(375, 900).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait(&c, "the narrow window", Duration::from_secs(5), async |c| {
+        js(c, "return window.innerWidth;")
+            .await
+            .as_u64()
+            .unwrap_or(u64::MAX)
+            <= 375
+    })
+    .await;
     let overflow = js(
         &c,
         "return document.documentElement.scrollWidth > window.innerWidth;",
