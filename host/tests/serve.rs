@@ -238,6 +238,11 @@ fn an_unusable_data_directory_is_a_clean_error() {
 
 /// A small tmpfs to put the data directory on, so that the disk really fills; unmounted when
 /// dropped. Mounting needs root (CAP_SYS_ADMIN), as CI has; `None`, said out loud, without it.
+/// CI sets `CI=true` (so does `.ci/run`).
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
 struct SmallDisk {
     dir: tempfile::TempDir,
 }
@@ -249,20 +254,21 @@ impl SmallDisk {
             .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k"), "tmpfs"])
             .arg(dir.path())
             .output();
-        match mounted {
-            Ok(out) if out.status.success() => Some(SmallDisk { dir }),
-            Ok(out) => {
-                println!(
-                    "SKIPPED: the disk-full test cannot mount a {size_kib} KiB tmpfs (it needs root): {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                println!("SKIPPED: the disk-full test cannot run `mount`: {e}");
-                None
-            }
-        }
+        let why = match mounted {
+            Ok(out) if out.status.success() => return Some(SmallDisk { dir }),
+            Ok(out) => format!(
+                "cannot mount a {size_kib} KiB tmpfs (it needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => format!("cannot run `mount`: {e}"),
+        };
+        // A skip is a pass nobody earned: in CI it is a failure.
+        assert!(
+            !in_ci(),
+            "the disk-full test {why}, and CI=true does not allow a skip"
+        );
+        println!("SKIPPED: the disk-full test {why}");
+        None
     }
 
     fn path(&self) -> &Path {
