@@ -836,7 +836,12 @@ async fn plugin_secrets_never_appear_in_any_answer() {
     )
     .await;
     emulator.go_down().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !app.get_json(&format!("{M}/health")).await.1["providers"][0]["error_message"].is_string()
+    {
+        assert!(Instant::now() < deadline, "the outage was never reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let pages = [
         format!("{M}/active"),
         format!("{M}/stats"),

@@ -66,12 +66,29 @@ async fn survive(name: &str, injected: Injected) -> Duration {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let requests_before = emulator.control().request_count();
     match injected {
         Injected::Down => emulator.go_down().await,
         Injected::Fault(f) => emulator.control().set_fault(f),
         Injected::RestartWithNewIds => emulator.control().restart_slskd(),
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Look only once the engine has met the fault: failed calls to a slskd that is down, or
+    // several requests answered under the fault.
+    let injected_at = Instant::now();
+    loop {
+        let met = match injected {
+            Injected::Down => engine.health()[0].consecutive_failures >= 2,
+            _ => emulator.control().request_count() >= requests_before + 5,
+        };
+        if met {
+            break;
+        }
+        assert!(
+            injected_at.elapsed() < Duration::from_secs(30),
+            "{name}: the engine never met the fault"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         engine.stats().unwrap().failed_today,
         0,

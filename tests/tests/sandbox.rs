@@ -496,7 +496,15 @@ async fn a_request_flood_is_bounded_and_the_host_stays_responsive() {
                 .await
         }));
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Ping only once the flood fills the plugin's eight slots.
+    let flooding = Instant::now();
+    while slow.peak.load(Ordering::SeqCst) < 8 {
+        assert!(
+            flooding.elapsed() < Duration::from_secs(10),
+            "the flood never reached 8 requests in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let started = Instant::now();
     slskd
         .ping()

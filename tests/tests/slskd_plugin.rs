@@ -153,8 +153,15 @@ async fn every_failure_maps_to_its_neutral_state_and_reason() {
         t.state == TransferState::InProgress && t.bytes_transferred > 0
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // This peer stops sending at 30 %: once the transfer is there, it stays there, in
+    // progress, on every later look.
+    let stall_point = stall.size().unwrap_or(0) * 3 / 10;
+    let stuck = wait_for_transfer(slskd.as_ref(), &stall, LONG, |t| {
+        t.bytes_transferred + 1 >= stall_point
+    })
+    .await;
     let later = wait_for_transfer(slskd.as_ref(), &stall, LONG, |_| true).await;
+    assert_eq!(later.bytes_transferred, stuck.bytes_transferred);
     assert_eq!(later.state, TransferState::InProgress);
     assert!(later.bytes_transferred <= stall.size().unwrap_or(0) * 3 / 10);
     assert!(later.bytes_transferred >= first.bytes_transferred);
