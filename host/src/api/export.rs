@@ -79,7 +79,7 @@ pub async fn export(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         );
         let name = format!(
             "attachment; filename=\"downloads-{}.csv\"",
-            &timestamp(time::OffsetDateTime::now_utc())[..10]
+            &timestamp(chrono::Utc::now())[..10]
         );
         if let Ok(v) = HeaderValue::from_str(&name) {
             headers.insert(CONTENT_DISPOSITION, v);
@@ -139,7 +139,7 @@ fn write_json(
     // The count goes last, so that it is the number of rows actually written.
     let tail = format!(
         "],\"count\":{count},\"exported_at\":\"{}\"}}",
-        timestamp(time::OffsetDateTime::now_utc())
+        timestamp(chrono::Utc::now())
     );
     let _ = tx.blocking_send(Bytes::from(tail));
     Ok(())

@@ -99,7 +99,7 @@ fn stats_context(s: &AppState, ctx: &mut PageContext) -> Result<(), ApiError> {
 }
 
 fn health_context(s: &AppState) -> Vec<ProviderHealthDto> {
-    let now = time::OffsetDateTime::now_utc();
+    let now = chrono::Utc::now();
     s.engine
         .health()
         .iter()
@@ -289,7 +289,7 @@ pub async fn history(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             .unwrap_or(7)
             .max(1);
         let s = state(depot)?;
-        let since = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+        let since = chrono::Utc::now() - chrono::TimeDelta::days(i64::from(days));
         let downloads = s
             .engine
             .newest(Status::Completed, LIST_LIMIT)?
