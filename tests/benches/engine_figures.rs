@@ -64,10 +64,8 @@ async fn main() {
                 d.track.title = format!("Stored {batch}-{i}");
                 if i % 10 != 0 {
                     d.status = Status::Completed;
-                    d.completed_at = Some(
-                        time::OffsetDateTime::now_utc()
-                            - Duration::from_secs((i % 5000) as u64 * 60),
-                    );
+                    d.completed_at =
+                        Some(chrono::Utc::now() - Duration::from_secs((i % 5000) as u64 * 60));
                     d.status_since = d.completed_at.unwrap();
                     d.bytes_downloaded = 30_000_000;
                     d.total_bytes = 30_000_000;

@@ -145,7 +145,7 @@ async fn nothing_found_fails_with_not_found_and_a_later_retry() {
     let next = d.next_retry_at.expect("a later retry is scheduled");
     let wait = next - d.status_since;
     assert!(
-        wait >= time::Duration::seconds(47) && wait <= time::Duration::seconds(73),
+        wait >= chrono::TimeDelta::seconds(47) && wait <= chrono::TimeDelta::seconds(73),
         "{wait}"
     );
     assert_eq!(engine.stats().unwrap().failed_today, 1);

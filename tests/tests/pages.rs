@@ -156,8 +156,8 @@ async fn the_history_pages_through_its_window_and_refuses_an_empty_one() {
     let emulator = fast_emulator().await;
     let app = TestApp::start(&emulator).await;
     // 620 completions in the last day and one 10 days ago, written straight to the store.
-    let now = time::OffsetDateTime::now_utc();
-    let completed = |n: u32, at: time::OffsetDateTime| Download {
+    let now = chrono::Utc::now();
+    let completed = |n: u32, at: chrono::DateTime<chrono::Utc>| Download {
         status: Status::Completed,
         completed_at: Some(at),
         ..Download::waiting(
@@ -172,9 +172,9 @@ async fn the_history_pages_through_its_window_and_refuses_an_empty_one() {
         )
     };
     let mut downloads: Vec<Download> = (0..620)
-        .map(|n| completed(n, now - time::Duration::minutes(i64::from(n) + 1)))
+        .map(|n| completed(n, now - chrono::TimeDelta::minutes(i64::from(n) + 1)))
         .collect();
-    downloads.push(completed(999, now - time::Duration::days(10)));
+    downloads.push(completed(999, now - chrono::TimeDelta::days(10)));
     app.app.engine.store().insert_batch(&downloads).unwrap();
 
     let (status, first) = html(&app, &format!("{M}/center/htmx/history?days=7")).await;

@@ -107,7 +107,7 @@ async fn a_breaker_opened_under_another_configuration_starts_closed() {
             state: CircuitState::Open,
             consecutive_failures: 9,
             openings: 4,
-            opened_at: Some(time::OffsetDateTime::now_utc()),
+            opened_at: Some(chrono::Utc::now()),
             last_error: Some("provider unreachable: connection refused".into()),
             config_fingerprint: "wrong-url".into(),
             ..Breaker::default()

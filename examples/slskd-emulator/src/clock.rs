@@ -5,12 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     origin: Instant,
-    wall_origin: OffsetDateTime,
+    wall_origin: DateTime<Utc>,
     speed_factor: f64,
 }
 
@@ -18,7 +18,7 @@ impl Clock {
     pub fn new(speed_factor: f64) -> Clock {
         Clock {
             origin: Instant::now(),
-            wall_origin: OffsetDateTime::now_utc(),
+            wall_origin: Utc::now(),
             // A zero or negative factor would make every wait infinite.
             speed_factor: speed_factor.max(0.001),
         }
@@ -36,7 +36,7 @@ impl Clock {
     /// The wall-clock time `at` stands for, on the simulated slskd's clock: it runs
     /// `speed_factor` times as fast as ours, so the durations the wire shows (a search's
     /// `endedAt - startedAt`, a transfer's `elapsedTime`) are slskd's, as a client judges them.
-    pub fn wall(&self, at: Instant) -> OffsetDateTime {
+    pub fn wall(&self, at: Instant) -> DateTime<Utc> {
         match at.checked_duration_since(self.origin) {
             Some(after) => self.wall_origin + after.mul_f64(self.speed_factor),
             None => self.wall_origin - self.origin.duration_since(at).mul_f64(self.speed_factor),

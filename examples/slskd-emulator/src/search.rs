@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::clock::Clock;
@@ -91,7 +91,7 @@ pub struct SimSearch {
     pub id: Uuid,
     pub text: String,
     pub token: u32,
-    pub started_at: OffsetDateTime,
+    pub started_at: DateTime<Utc>,
     posted: Instant,
     /// Scaled inactivity timeout.
     timeout: Duration,
@@ -117,7 +117,7 @@ pub struct SearchView<'a> {
     pub search: &'a SimSearch,
     pub state: &'static str,
     pub complete: bool,
-    pub ended_at: Option<OffsetDateTime>,
+    pub ended_at: Option<DateTime<Utc>>,
     pub response_count: usize,
     pub file_count: usize,
     /// `None` while the responses are not readable (running, or just completed).

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::clock::Clock;
@@ -92,10 +92,10 @@ pub struct SimTransfer {
     pub filename: String,
     pub size: i64,
     pub phase: Phase,
-    pub requested_at: OffsetDateTime,
-    pub enqueued_at: Option<OffsetDateTime>,
-    pub started_at: Option<OffsetDateTime>,
-    pub ended_at: Option<OffsetDateTime>,
+    pub requested_at: DateTime<Utc>,
+    pub enqueued_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
     pub bytes: f64,
     pub average_speed: f64,
     /// Set by `GET .../position`; dropped at the next state change.

@@ -1,9 +1,8 @@
 //! The emulated world as slskd writes it: camelCase, null keys left out, `requestedAt` and
 //! `enqueuedAt` without a zone, `startedAt`/`endedAt` with `Z`, TimeSpans as `hh:mm:ss.fffffff`.
 
+use chrono::{DateTime, Timelike, Utc};
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
-use time::macros::format_description;
 
 use std::time::Duration;
 
@@ -11,12 +10,8 @@ use crate::search::{Found, SearchView};
 use crate::transfer::SimTransfer;
 
 /// `2026-08-22T18:04:11.5120346`: seven fractional digits, trailing zeros trimmed.
-fn local_timestamp(t: OffsetDateTime) -> String {
-    let base = t
-        .format(format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]"
-        ))
-        .unwrap_or_default();
+fn local_timestamp(t: DateTime<Utc>) -> String {
+    let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
     let fraction = format!("{:07}", t.nanosecond() / 100);
     let fraction = fraction.trim_end_matches('0');
     if fraction.is_empty() {
@@ -26,7 +21,7 @@ fn local_timestamp(t: OffsetDateTime) -> String {
     }
 }
 
-fn utc_timestamp(t: OffsetDateTime) -> String {
+fn utc_timestamp(t: DateTime<Utc>) -> String {
     format!("{}Z", local_timestamp(t))
 }
 
@@ -62,7 +57,7 @@ fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
 /// `state` is what the transfer reports (its own state, unless disguised);
 /// `requested_at_with_zone`: the enqueue answer holds in-memory values, which do carry `Z`.
 pub fn transfer(t: &SimTransfer, state: &str, requested_at_with_zone: bool) -> Value {
-    let now = OffsetDateTime::now_utc();
+    let now = Utc::now();
     let bytes = t.bytes.floor() as i64;
     let remaining = t.size - bytes;
     let mut m = Map::new();
@@ -245,6 +240,7 @@ pub fn responses(found: &[(Duration, Found)], token: u32) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{TimeDelta, TimeZone};
 
     #[test]
     fn timespans_follow_dotnet() {
@@ -255,10 +251,11 @@ mod tests {
 
     #[test]
     fn timestamps_trim_zeros_and_mark_only_utc_fields() {
-        let t = time::macros::datetime!(2026-08-22 18:04:11.512 UTC);
+        let t =
+            Utc.with_ymd_and_hms(2026, 8, 22, 18, 4, 11).unwrap() + TimeDelta::milliseconds(512);
         assert_eq!(local_timestamp(t), "2026-08-22T18:04:11.512");
         assert_eq!(utc_timestamp(t), "2026-08-22T18:04:11.512Z");
-        let whole = time::macros::datetime!(2026-08-22 18:04:11 UTC);
+        let whole = Utc.with_ymd_and_hms(2026, 8, 22, 18, 4, 11).unwrap();
         assert_eq!(local_timestamp(whole), "2026-08-22T18:04:11");
     }
 }

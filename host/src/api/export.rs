@@ -79,7 +79,7 @@ pub async fn export(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         );
         let name = format!(
             "attachment; filename=\"downloads-{}.csv\"",
-            &timestamp(time::OffsetDateTime::now_utc())[..10]
+            &timestamp(chrono::Utc::now())[..10]
         );
         if let Ok(v) = HeaderValue::from_str(&name) {
             headers.insert(CONTENT_DISPOSITION, v);
@@ -175,7 +175,7 @@ where
     // The count goes last, so that it is the number of rows actually written.
     let tail = format!(
         "],\"count\":{count},\"exported_at\":\"{}\"}}",
-        timestamp(time::OffsetDateTime::now_utc())
+        timestamp(chrono::Utc::now())
     );
     send(tx, tail.into_bytes());
     Ok(())
@@ -237,7 +237,7 @@ mod tests {
                 artist: "Artist".into(),
                 album: None,
             },
-            time::OffsetDateTime::UNIX_EPOCH,
+            chrono::DateTime::UNIX_EPOCH,
         )
     }
 

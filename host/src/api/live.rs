@@ -143,7 +143,7 @@ fn build(engine: &DownloadManager, id: u64) -> Result<Bytes, crate::engine::mana
     let update = Update {
         downloads: &downloads,
         stats: engine.stats()?.into(),
-        timestamp: timestamp(time::OffsetDateTime::now_utc()),
+        timestamp: timestamp(chrono::Utc::now()),
     };
     let json = serde_json::to_string(&update).unwrap_or_else(|_| "{}".into());
     Ok(Bytes::from(format!(

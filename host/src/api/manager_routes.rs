@@ -61,7 +61,7 @@ pub async fn health(depot: &mut Depot, res: &mut Response) {
 }
 
 pub async fn health_of(s: &super::state::AppState) -> ProvidersHealthResponse {
-    let now = time::OffsetDateTime::now_utc();
+    let now = chrono::Utc::now();
     let mut providers = Vec::new();
     for h in s.engine.health() {
         let mut dto = ProviderHealthDto::new(&h, now);
@@ -170,10 +170,7 @@ pub async fn reconnect(req: &mut Request, depot: &mut Depot, res: &mut Response)
             "hx-trigger",
             salvo::http::HeaderValue::from_static("provider-health-changed"),
         );
-        Ok::<_, ApiError>(ProviderHealthDto::new(
-            &provider_health,
-            time::OffsetDateTime::now_utc(),
-        ))
+        Ok::<_, ApiError>(ProviderHealthDto::new(&provider_health, chrono::Utc::now()))
     }
     .await;
     reply(res, result);

@@ -103,7 +103,7 @@ fn stats_context(s: &AppState, ctx: &mut PageContext) -> Result<(), ApiError> {
 }
 
 fn health_context(s: &AppState) -> Vec<ProviderHealthDto> {
-    let now = time::OffsetDateTime::now_utc();
+    let now = chrono::Utc::now();
     s.engine
         .health()
         .iter()
@@ -293,7 +293,7 @@ pub async fn history(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         let days = query_u32(req, "days", 1..=super::manager_routes::MAX_DAYS)?.unwrap_or(7);
         let offset = query_u32(req, "offset", 0..=u32::MAX)?.unwrap_or(0) as usize;
         let s = state(depot)?;
-        let since = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+        let since = chrono::Utc::now() - chrono::TimeDelta::days(i64::from(days));
         let (page, total) = s
             .engine
             .newest_since(Status::Completed, since, offset, LIST_LIMIT)?;

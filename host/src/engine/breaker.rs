@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,10 +48,8 @@ pub struct Breaker {
     pub consecutive_failures: u32,
     /// How many times it opened in a row without a successful trial (grows the timeout).
     pub openings: u32,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub opened_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub last_success: Option<OffsetDateTime>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     /// A half-open trial call is under way.
     #[serde(skip)]
@@ -84,10 +82,10 @@ impl Breaker {
     }
 
     /// Time left until the next trial, while open.
-    pub fn until_trial(&self, s: &BreakerSettings, now: OffsetDateTime) -> Option<Duration> {
+    pub fn until_trial(&self, s: &BreakerSettings, now: DateTime<Utc>) -> Option<Duration> {
         match (self.state, self.opened_at) {
             (CircuitState::Open, Some(opened)) => {
-                let elapsed = Duration::try_from(now - opened).unwrap_or(Duration::ZERO);
+                let elapsed = (now - opened).to_std().unwrap_or(Duration::ZERO);
                 Some(self.recovery_timeout(s).saturating_sub(elapsed))
             }
             _ => None,
@@ -95,7 +93,7 @@ impl Breaker {
     }
 
     /// May a call go out now? While open, after the timeout, exactly one trial call may.
-    pub fn allow(&mut self, s: &BreakerSettings, now: OffsetDateTime) -> bool {
+    pub fn allow(&mut self, s: &BreakerSettings, now: DateTime<Utc>) -> bool {
         match self.state {
             CircuitState::Closed => true,
             CircuitState::HalfOpen => {
@@ -118,7 +116,7 @@ impl Breaker {
         }
     }
 
-    pub fn record_success(&mut self, now: OffsetDateTime) {
+    pub fn record_success(&mut self, now: DateTime<Utc>) {
         self.state = CircuitState::Closed;
         self.consecutive_failures = 0;
         self.openings = 0;
@@ -128,7 +126,7 @@ impl Breaker {
         self.trial_in_flight = false;
     }
 
-    pub fn record_failure(&mut self, s: &BreakerSettings, now: OffsetDateTime, error: &str) {
+    pub fn record_failure(&mut self, s: &BreakerSettings, now: DateTime<Utc>, error: &str) {
         self.consecutive_failures += 1;
         self.last_error = Some(error.to_owned());
         self.trial_in_flight = false;
@@ -149,11 +147,12 @@ impl Breaker {
 mod tests {
     use super::*;
     use crate::engine::clock::{Clock, ManualClock};
+    use chrono::TimeZone;
 
     #[test]
     fn opens_after_three_failures_and_recovers_through_one_trial() {
         let s = BreakerSettings::default();
-        let clock = ManualClock::new(time::macros::datetime!(2026-01-01 0:00 UTC));
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
         let mut b = Breaker::default();
         for _ in 0..2 {
             assert!(b.allow(&s, clock.now()));
@@ -184,7 +183,7 @@ mod tests {
     #[test]
     fn a_failed_trial_reopens_for_longer_up_to_the_cap() {
         let s = BreakerSettings::default();
-        let clock = ManualClock::new(time::macros::datetime!(2026-01-01 0:00 UTC));
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
         let mut b = Breaker::default();
         for _ in 0..3 {
             b.record_failure(&s, clock.now(), "down");
@@ -207,7 +206,7 @@ mod tests {
     #[test]
     fn one_item_level_success_resets_the_count() {
         let s = BreakerSettings::default();
-        let now = time::macros::datetime!(2026-01-01 0:00 UTC);
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let mut b = Breaker::default();
         b.record_failure(&s, now, "x");
         b.record_failure(&s, now, "x");

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 
 /// Kinds of provider calls that are held back separately: a rate-limited search must not stop
 /// the transfer list from being read.
@@ -47,7 +47,7 @@ pub fn rate_limit_wait(streak: u32, unit: f64) -> Duration {
 
 #[derive(Debug, Clone, Default)]
 struct Gate {
-    not_before: Option<OffsetDateTime>,
+    not_before: Option<DateTime<Utc>>,
     streak: u32,
 }
 
@@ -59,7 +59,7 @@ pub struct CallGates {
 
 impl CallGates {
     /// May a call of this kind go out at `now`?
-    pub fn open(&self, kind: CallKind, now: OffsetDateTime) -> bool {
+    pub fn open(&self, kind: CallKind, now: DateTime<Utc>) -> bool {
         self.gates
             .get(&kind)
             .and_then(|g| g.not_before)
@@ -67,7 +67,7 @@ impl CallGates {
     }
 
     /// When the gate opens again, if it is shut at `now`.
-    pub fn opens_at(&self, kind: CallKind, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    pub fn opens_at(&self, kind: CallKind, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.gates
             .get(&kind)
             .and_then(|g| g.not_before)
@@ -75,7 +75,7 @@ impl CallGates {
     }
 
     /// The provider asked us to slow down: shut this kind for a growing wait; returns it.
-    pub fn rate_limited(&mut self, kind: CallKind, now: OffsetDateTime, unit: f64) -> Duration {
+    pub fn rate_limited(&mut self, kind: CallKind, now: DateTime<Utc>, unit: f64) -> Duration {
         let gate = self.gates.entry(kind).or_default();
         gate.streak = gate.streak.saturating_add(1);
         let wait = rate_limit_wait(gate.streak, unit);
@@ -84,7 +84,7 @@ impl CallGates {
     }
 
     /// Our configuration refused a call: shut every kind for a while.
-    pub fn misconfigured(&mut self, now: OffsetDateTime) {
+    pub fn misconfigured(&mut self, now: DateTime<Utc>) {
         for kind in CallKind::ALL {
             self.gates.entry(kind).or_default().not_before = Some(now + MISCONFIGURED_WAIT);
         }
@@ -131,7 +131,7 @@ mod tests {
 
     #[test]
     fn a_shut_gate_opens_after_its_wait_and_success_resets_the_streak() {
-        let now = OffsetDateTime::UNIX_EPOCH;
+        let now = DateTime::UNIX_EPOCH;
         let mut g = CallGates::default();
         assert!(g.open(CallKind::Enqueue, now));
         let first = g.rate_limited(CallKind::Enqueue, now, 0.5);

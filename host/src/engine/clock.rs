@@ -3,10 +3,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 
 pub trait Clock: Send + Sync {
-    fn now(&self) -> OffsetDateTime;
+    fn now(&self) -> DateTime<Utc>;
 }
 
 /// The real wall clock, UTC.
@@ -14,19 +14,19 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
     }
 }
 
 /// A clock that only moves when told to.
 #[derive(Debug)]
 pub struct ManualClock {
-    now: Mutex<OffsetDateTime>,
+    now: Mutex<DateTime<Utc>>,
 }
 
 impl ManualClock {
-    pub fn new(start: OffsetDateTime) -> Self {
+    pub fn new(start: DateTime<Utc>) -> Self {
         Self {
             now: Mutex::new(start),
         }
@@ -39,7 +39,7 @@ impl ManualClock {
 }
 
 impl Clock for ManualClock {
-    fn now(&self) -> OffsetDateTime {
+    fn now(&self) -> DateTime<Utc> {
         *self.now.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -29,21 +29,21 @@ use crate::store::{Released, Store, StoreError, Updated};
 pub(super) struct Live {
     pub bytes: u64,
     pub speed: f64,
-    pub last_progress: OffsetDateTime,
-    pub persisted_at: OffsetDateTime,
+    pub last_progress: DateTime<Utc>,
+    pub persisted_at: DateTime<Utc>,
     pub missing_polls: u32,
     /// A failure the provider may still retry, and when it was first seen.
-    pub pending_failure: Option<OffsetDateTime>,
+    pub pending_failure: Option<DateTime<Utc>>,
     /// The last place in the peer's queue, when it was last asked, and when it last fell.
     pub queue_position: Option<u32>,
-    pub position_asked_at: Option<OffsetDateTime>,
-    pub queue_moved_at: Option<OffsetDateTime>,
+    pub position_asked_at: Option<DateTime<Utc>>,
+    pub queue_moved_at: Option<DateTime<Utc>>,
     /// The unknown provider state last logged, so it is logged once.
     pub unknown_state: Option<String>,
 }
 
 impl Live {
-    pub fn fresh(d: &Download, now: OffsetDateTime) -> Live {
+    pub fn fresh(d: &Download, now: DateTime<Utc>) -> Live {
         Live {
             bytes: d.bytes_downloaded,
             speed: d.speed_bytes_per_sec,
@@ -76,7 +76,7 @@ pub(super) struct Core {
 pub(super) fn move_to(
     d: &mut Download,
     to: Status,
-    now: OffsetDateTime,
+    now: DateTime<Utc>,
 ) -> Result<(), IllegalTransition> {
     check(d.status, to)?;
     if d.status != to {
@@ -121,7 +121,7 @@ impl Core {
         }
     }
 
-    pub fn now(&self) -> OffsetDateTime {
+    pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
@@ -221,7 +221,7 @@ impl Core {
     pub fn apply(
         &self,
         id: Uuid,
-        edit: impl FnOnce(&mut Download, OffsetDateTime) -> Result<(), EngineError>,
+        edit: impl FnOnce(&mut Download, DateTime<Utc>) -> Result<(), EngineError>,
     ) -> Result<Updated, EngineError> {
         let now = self.now();
         let result = self.store.update(id, |d| {
@@ -481,8 +481,8 @@ impl Core {
     }
 }
 
-pub(super) fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+pub(super) fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
 }
 
 /// A stale record (a user acted first) is not an error for a background task.

@@ -1,7 +1,7 @@
 //! The download record: one track we want, and everything the engine knows about getting it.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::provider::{Candidate, Source};
@@ -206,8 +206,7 @@ pub struct Attempt {
     pub source: Option<TriedSource>,
     pub cause: FailureCause,
     pub message: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,27 +234,23 @@ pub struct Download {
     pub speed_bytes_per_sec: f64,
     /// Higher goes first.
     pub priority: i32,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub started_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub completed_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    /// Timestamps go through chrono's serde: RFC 3339 in UTC with `Z`, and it reads the records
+    /// the `time` crate stored.
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
     /// When the status last changed (stall and queue timeouts count from here).
-    #[serde(with = "time::serde::rfc3339")]
-    pub status_since: OffsetDateTime,
+    pub status_since: DateTime<Utc>,
     pub retry_count: u32,
     pub max_retries: u32,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub next_retry_at: Option<OffsetDateTime>,
+    pub next_retry_at: Option<DateTime<Utc>>,
     pub tried_sources: Vec<TriedSource>,
     pub attempts: Vec<Attempt>,
     /// When the provider created the transfer we follow, by the provider's clock: a transfer
     /// of the same file created earlier is never taken for ours.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub transfer_requested_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub transfer_requested_at: Option<DateTime<Utc>>,
     /// The transfer's place in the peer's upload queue, when known.
     #[serde(default)]
     pub queue_position: Option<u32>,
@@ -270,7 +265,7 @@ pub struct Download {
 impl Download {
     /// A new download waiting in the queue: nothing chosen, nothing tried, no provider yet
     /// (the caller names it). Every other field starts empty.
-    pub fn waiting(id: Uuid, track_id: String, track: TrackInfo, now: OffsetDateTime) -> Download {
+    pub fn waiting(id: Uuid, track_id: String, track: TrackInfo, now: DateTime<Utc>) -> Download {
         Download {
             id,
             track_id,
@@ -307,7 +302,7 @@ impl Download {
     }
 
     /// The moment that decides "completed/failed today": when it reached its terminal state.
-    pub fn terminal_at(&self) -> Option<OffsetDateTime> {
+    pub fn terminal_at(&self) -> Option<DateTime<Utc>> {
         match self.status {
             Status::Completed | Status::Failed | Status::Cancelled => {
                 Some(self.completed_at.unwrap_or(self.status_since))
@@ -338,5 +333,51 @@ mod tests {
             serde_json::to_string(&Status::Downloading).unwrap(),
             "\"downloading\""
         );
+    }
+
+    /// Records stored before chrono (by the `time` crate's RFC 3339 serde) still read, and
+    /// timestamps are written back in UTC with `Z`.
+    #[test]
+    fn stored_timestamps_read_back_and_write_with_z() {
+        let track = TrackInfo {
+            title: "Song".into(),
+            artist: "Artist".into(),
+            album: None,
+        };
+        let mut old = serde_json::to_value(Download::waiting(
+            Uuid::nil(),
+            "t".into(),
+            track,
+            DateTime::UNIX_EPOCH,
+        ))
+        .unwrap();
+        // As `time` wrote them: trailing zeros trimmed, none at all on whole seconds.
+        old["created_at"] = "2026-11-29T17:17:43.1234567Z".into();
+        old["started_at"] = "2026-11-29T17:17:44Z".into();
+        old["updated_at"] = "2026-11-29T17:17:45.5Z".into();
+        old["attempts"] = serde_json::json!([{
+            "source": null,
+            "cause": "not_found",
+            "message": "x",
+            "at": "2026-11-29T17:17:46.123456789Z",
+        }]);
+        // Written before the field existed.
+        old.as_object_mut().unwrap().remove("transfer_requested_at");
+        let d: Download = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            d.created_at,
+            DateTime::parse_from_rfc3339("2026-11-29T17:17:43.1234567Z").unwrap()
+        );
+        assert_eq!(d.started_at.unwrap().timestamp(), 1_795_972_664);
+        assert_eq!(d.completed_at, None);
+        assert_eq!(d.transfer_requested_at, None);
+        assert_eq!(d.attempts[0].at.timestamp_subsec_nanos(), 123_456_789);
+
+        let new = serde_json::to_value(&d).unwrap();
+        assert_eq!(new["created_at"], "2026-11-29T17:17:43.123456700Z");
+        assert_eq!(new["started_at"], "2026-11-29T17:17:44Z");
+        assert_eq!(new["updated_at"], "2026-11-29T17:17:45.500Z");
+        assert_eq!(new["completed_at"], serde_json::Value::Null);
+        assert_eq!(serde_json::from_value::<Download>(new).unwrap(), d);
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -110,7 +110,7 @@ pub struct ProviderHealth {
     pub display_name: String,
     pub circuit_state: CircuitState,
     pub consecutive_failures: u32,
-    pub last_success: Option<OffsetDateTime>,
+    pub last_success: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub until_trial: Option<Duration>,
     /// A plugin serves the provider now (a removed plugin's downloads wait).
@@ -403,7 +403,7 @@ impl DownloadManager {
     pub fn newest_since(
         &self,
         status: Status,
-        since: OffsetDateTime,
+        since: DateTime<Utc>,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<Download>, usize), EngineError> {

@@ -60,14 +60,13 @@ mod tests {
     use super::*;
     use crate::engine::download::{ChosenSource, Status, TrackInfo};
     use crate::engine::provider::TransferFailure;
-    use time::OffsetDateTime;
-    use time::macros::datetime;
+    use chrono::{DateTime, TimeZone, Utc};
     use uuid::Uuid;
 
     const FILE: &str = "@@share\\Artist\\Album\\01 - Song.flac";
 
-    fn download(external: &str, created: Option<OffsetDateTime>) -> Download {
-        let now = datetime!(2026-11-29 12:00 UTC);
+    fn download(external: &str, created: Option<DateTime<Utc>>) -> Download {
+        let now = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
         Download {
             provider_id: "slskd".into(),
             provider_kind: "soulseek".into(),
@@ -99,7 +98,7 @@ mod tests {
         }
     }
 
-    fn transfer(id: &str, state: TransferState, at: Option<OffsetDateTime>) -> Transfer {
+    fn transfer(id: &str, state: TransferState, at: Option<DateTime<Utc>>) -> Transfer {
         Transfer {
             external_id: id.into(),
             peer: "peer".into(),
@@ -120,7 +119,7 @@ mod tests {
         }
     }
 
-    fn casualty(id: &str, at: Option<OffsetDateTime>) -> Transfer {
+    fn casualty(id: &str, at: Option<DateTime<Utc>>) -> Transfer {
         let mut t = transfer(id, TransferState::Failed, at);
         t.failure = Some(TransferFailure {
             reason: FailureReason::ProviderRestarted,
@@ -133,9 +132,9 @@ mod tests {
     #[test]
     fn the_right_transfer_is_found_and_an_older_one_never() {
         use TransferState::*;
-        let t0 = datetime!(2026-11-29 11:00 UTC);
-        let t1 = datetime!(2026-11-29 12:00 UTC);
-        let t2 = datetime!(2026-11-29 13:00 UTC);
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 29, 11, 0, 0).unwrap();
+        let t1 = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
+        let t2 = Utc.with_ymd_and_hms(2026, 11, 29, 13, 0, 0).unwrap();
         let none: HashSet<&str> = HashSet::new();
         let old_released: HashSet<&str> = ["old"].into_iter().collect();
         // (case, download's id and time, listing, released ids, expected id)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 
 use super::core::Live;
 use super::download::{Download, FailureCause, Status};
@@ -36,8 +36,8 @@ pub(super) enum Verdict {
     },
 }
 
-fn elapsed(since: OffsetDateTime, now: OffsetDateTime) -> Duration {
-    Duration::try_from(now - since).unwrap_or(Duration::ZERO)
+fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - since).to_std().unwrap_or(Duration::ZERO)
 }
 
 pub(super) fn cause_of(reason: FailureReason) -> FailureCause {
@@ -54,7 +54,7 @@ pub(super) fn cause_of(reason: FailureReason) -> FailureCause {
 
 /// Records what the transfer shows now: bytes (and when they last grew), a smoothed speed, a
 /// failure's first sighting, and the queue position (and when it last fell).
-pub(super) fn note(live: &mut Live, t: &Transfer, now: OffsetDateTime) {
+pub(super) fn note(live: &mut Live, t: &Transfer, now: DateTime<Utc>) {
     live.missing_polls = 0;
     if t.bytes_transferred > live.bytes {
         live.last_progress = now;
@@ -82,7 +82,7 @@ pub(super) fn note(live: &mut Live, t: &Transfer, now: OffsetDateTime) {
 }
 
 /// A queue position, however learned: a falling one is progress.
-pub(super) fn note_position(live: &mut Live, position: u32, now: OffsetDateTime) {
+pub(super) fn note_position(live: &mut Live, position: u32, now: DateTime<Utc>) {
     if live.queue_position.is_some_and(|before| position < before) {
         live.queue_moved_at = Some(now);
     }
@@ -96,7 +96,7 @@ pub(super) fn time_to_ask_position(
     t: &Transfer,
     can_ask: bool,
     interval: Duration,
-    now: OffsetDateTime,
+    now: DateTime<Utc>,
 ) -> bool {
     can_ask
         && t.state == TransferState::QueuedRemotely
@@ -121,7 +121,7 @@ pub(super) fn judge(
     live: &Live,
     t: &Transfer,
     s: &EngineSettings,
-    now: OffsetDateTime,
+    now: DateTime<Utc>,
 ) -> Verdict {
     let target = match t.state {
         TransferState::QueuedLocally | TransferState::Requested | TransferState::QueuedRemotely => {
@@ -243,10 +243,14 @@ mod tests {
     use super::*;
     use crate::engine::download::{ChosenSource, TrackInfo};
     use crate::engine::provider::TransferFailure;
-    use time::macros::datetime;
+    use chrono::NaiveDate;
     use uuid::Uuid;
 
-    const NOW: OffsetDateTime = datetime!(2026-11-29 12:00 UTC);
+    const NOW: DateTime<Utc> = NaiveDate::from_ymd_opt(2026, 11, 29)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc();
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)

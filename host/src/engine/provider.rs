@@ -6,7 +6,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 
 /// Who a provider is, as its manifest and the plugin itself declare it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +188,7 @@ pub struct Candidate {
 pub struct Enqueued {
     pub external_id: String,
     /// When the provider created the transfer, by its clock.
-    pub requested_at: Option<OffsetDateTime>,
+    pub requested_at: Option<DateTime<Utc>>,
 }
 
 /// A transfer, as the calls that act on one name it.
@@ -263,7 +263,7 @@ pub struct Transfer {
     /// The provider's own word for the state.
     pub state_detail: Option<String>,
     /// When the provider created it, by the provider's clock.
-    pub requested_at: Option<OffsetDateTime>,
+    pub requested_at: Option<DateTime<Utc>>,
     /// Where the file is on the provider's disk, once known.
     pub local_path: Option<String>,
 }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
 use super::compile_cache::CacheOutcome;
 use super::manifest::{MANIFEST_FILE, Manifest};
@@ -96,7 +96,7 @@ pub struct PluginEntry {
     /// sha256 of the serving (or refused) wasm.
     pub sha256: Option<String>,
     pub granted_hosts: Vec<String>,
-    pub loaded_at: Option<OffsetDateTime>,
+    pub loaded_at: Option<DateTime<Utc>>,
     /// How the serving version was loaded: from the compile cache or compiled, and how long.
     pub load_ms: Option<f64>,
     pub cache: Option<CacheOutcome>,
@@ -267,7 +267,7 @@ impl PluginRegistry {
                         provider: Some(provider),
                         sha256,
                         granted_hosts,
-                        loaded_at: Some(OffsetDateTime::now_utc()),
+                        loaded_at: Some(Utc::now()),
                         load_ms: Some(stats.compile_ms),
                         cache: Some(stats.cache),
                         stamp,

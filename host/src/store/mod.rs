@@ -6,8 +6,8 @@ mod tables;
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
-use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -193,12 +193,12 @@ fn decode(id: u128, bytes: &[u8]) -> Result<Download, StoreError> {
     })
 }
 
-fn minute(t: OffsetDateTime) -> i64 {
-    t.unix_timestamp().div_euclid(60)
+fn minute(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(60)
 }
 
-fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
 }
 
 impl Store {
@@ -298,7 +298,7 @@ impl Store {
         &self,
         d: &Download,
         idempotency_key: Option<&str>,
-        keys_valid_since: OffsetDateTime,
+        keys_valid_since: DateTime<Utc>,
     ) -> Result<Inserted, StoreError> {
         self.checked(|| {
             let txn = self.db.begin_write()?;
@@ -344,7 +344,7 @@ impl Store {
     /// reused since then for a newer download stays); returns how many were forgotten.
     pub fn expire_idempotency_keys(
         &self,
-        before: OffsetDateTime,
+        before: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
         self.checked(|| {
@@ -524,7 +524,7 @@ impl Store {
     pub fn terminal_before(
         &self,
         status: Status,
-        before: OffsetDateTime,
+        before: DateTime<Utc>,
     ) -> Result<Vec<Download>, StoreError> {
         self.checked(|| {
             let ids = {
@@ -567,7 +567,7 @@ impl Store {
     pub fn terminal_page_since(
         &self,
         status: Status,
-        since: OffsetDateTime,
+        since: DateTime<Utc>,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<Download>, usize), StoreError> {
@@ -598,7 +598,7 @@ impl Store {
     /// Failed downloads whose automatic retry is due at `now`.
     pub fn retries_due(
         &self,
-        now: OffsetDateTime,
+        now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Download>, StoreError> {
         self.checked(|| {
@@ -668,7 +668,7 @@ impl Store {
 
     /// How many downloads now in `status` reached it at or after `since` (minute resolution):
     /// a bounded sum over per-minute buckets, whatever the number of stored downloads.
-    pub fn terminal_since(&self, status: Status, since: OffsetDateTime) -> Result<u64, StoreError> {
+    pub fn terminal_since(&self, status: Status, since: DateTime<Utc>) -> Result<u64, StoreError> {
         self.checked(|| {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(TERMINAL_BUCKETS)?;
@@ -972,7 +972,7 @@ mod tests {
     use crate::engine::download::{FailureCause, TrackInfo};
     use std::time::Duration;
 
-    fn download(n: u32, now: OffsetDateTime) -> Download {
+    fn download(n: u32, now: DateTime<Utc>) -> Download {
         Download {
             provider_id: "slskd".into(),
             provider_kind: "soulseek".into(),
@@ -1005,14 +1005,14 @@ mod tests {
     fn counters_and_indexes_follow_every_change() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
-        let now = OffsetDateTime::now_utc();
+        let now = Utc::now();
         let mut ids = Vec::new();
         for n in 0..40 {
             let mut d = download(n, now + Duration::from_millis(u64::from(n)));
             d.priority = i32::try_from(n % 3).unwrap();
             assert!(matches!(
                 store
-                    .insert_unless_known(&d, None, OffsetDateTime::UNIX_EPOCH)
+                    .insert_unless_known(&d, None, DateTime::UNIX_EPOCH)
                     .unwrap(),
                 Inserted::Created
             ));
@@ -1049,7 +1049,7 @@ mod tests {
 
         // Dispatch order: priority high to low, then oldest first.
         let waiting = store.waiting_in_order(100).unwrap();
-        let keys: Vec<(i32, OffsetDateTime)> =
+        let keys: Vec<(i32, DateTime<Utc>)> =
             waiting.iter().map(|d| (d.priority, d.created_at)).collect();
         let mut sorted = keys.clone();
         sorted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -1098,10 +1098,10 @@ mod tests {
     fn a_refused_change_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
-        let d = download(1, OffsetDateTime::now_utc());
+        let d = download(1, Utc::now());
         assert!(matches!(
             store
-                .insert_unless_known(&d, Some("key-1"), OffsetDateTime::UNIX_EPOCH)
+                .insert_unless_known(&d, Some("key-1"), DateTime::UNIX_EPOCH)
                 .unwrap(),
             Inserted::Created
         ));
@@ -1119,7 +1119,7 @@ mod tests {
     fn idempotency_keys_expire() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
-        let now = OffsetDateTime::now_utc();
+        let now = Utc::now();
         let day = Duration::from_secs(24 * 3600);
         let old = download(1, now - day - Duration::from_secs(60));
         let recent = download(2, now - Duration::from_secs(60));
@@ -1170,12 +1170,12 @@ mod tests {
     fn keys_of_a_database_from_before_expiry_are_indexed_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.redb");
-        let now = OffsetDateTime::now_utc();
+        let now = Utc::now();
         let old = download(1, now - Duration::from_secs(48 * 3600));
         {
             let store = Store::open(&path).unwrap();
             store
-                .insert_unless_known(&old, Some("legacy"), OffsetDateTime::UNIX_EPOCH)
+                .insert_unless_known(&old, Some("legacy"), DateTime::UNIX_EPOCH)
                 .unwrap();
         }
         // As the previous build left it: the key, but neither its age index nor the flag.
@@ -1222,12 +1222,12 @@ mod tests {
     fn data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.redb");
-        let d = download(7, OffsetDateTime::now_utc());
+        let d = download(7, Utc::now());
         {
             let store = Store::open(&path).unwrap();
             assert!(matches!(
                 store
-                    .insert_unless_known(&d, None, OffsetDateTime::UNIX_EPOCH)
+                    .insert_unless_known(&d, None, DateTime::UNIX_EPOCH)
                     .unwrap(),
                 Inserted::Created
             ));

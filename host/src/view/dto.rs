@@ -1,21 +1,16 @@
 //! What the API answers, field for field as `spec/download-manager-api.md` names them.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use salvo::oapi::ToSchema;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::format;
 use crate::engine::download::{Download, Status};
 use crate::engine::manager::{ProviderHealth, QueueStats};
 
 /// RFC 3339 in UTC with `Z`, whole seconds.
-pub fn timestamp(t: OffsetDateTime) -> String {
-    let t = t
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -205,10 +200,10 @@ pub struct ProviderHealthDto {
 }
 
 impl ProviderHealthDto {
-    pub fn new(h: &ProviderHealth, now: OffsetDateTime) -> Self {
+    pub fn new(h: &ProviderHealth, now: DateTime<Utc>) -> Self {
         let since = h
             .last_success
-            .map(|t| u64::try_from((now - t).whole_seconds()).unwrap_or(0));
+            .map(|t| u64::try_from((now - t).num_seconds()).unwrap_or(0));
         ProviderHealthDto {
             provider: h.kind.clone(),
             provider_name: h.display_name.clone(),
@@ -267,8 +262,8 @@ mod tests {
 
     #[test]
     fn timestamps_are_utc_with_z() {
-        let t = time::macros::datetime!(2025-12-15 10:00:00.123 +02:00);
-        assert_eq!(timestamp(t), "2025-12-15T08:00:00Z");
+        let t = DateTime::parse_from_rfc3339("2025-12-15T10:00:00.123+02:00").unwrap();
+        assert_eq!(timestamp(t.to_utc()), "2025-12-15T08:00:00Z");
     }
 
     #[test]

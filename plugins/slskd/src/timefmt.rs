@@ -1,17 +1,15 @@
 //! slskd's timestamps: ISO-8601 with or without `Z` (`requestedAt` and `enqueuedAt` have none;
 //! all of them are UTC).
 
-use time::format_description::well_known::Iso8601;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use chrono::{DateTime, NaiveDateTime};
 
 /// Milliseconds since the Unix epoch, or `None` when the text is not a timestamp.
 pub fn timestamp_ms(text: &str) -> Option<i64> {
-    let moment = OffsetDateTime::parse(text, &Iso8601::DEFAULT)
-        .or_else(|_| {
-            PrimitiveDateTime::parse(text, &Iso8601::DEFAULT).map(PrimitiveDateTime::assume_utc)
-        })
+    let moment = DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .or_else(|_| text.parse::<NaiveDateTime>().map(|t| t.and_utc()))
         .ok()?;
-    i64::try_from(moment.unix_timestamp_nanos() / 1_000_000).ok()
+    Some(moment.timestamp_millis())
 }
 
 #[cfg(test)]

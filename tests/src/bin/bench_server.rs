@@ -39,8 +39,7 @@ async fn main() -> anyhow::Result<()> {
                 d.total_bytes = 31_457_280;
                 if batch > 0 || i >= 999 {
                     d.status = Status::Completed;
-                    d.completed_at =
-                        Some(time::OffsetDateTime::now_utc() - Duration::from_secs(3600));
+                    d.completed_at = Some(chrono::Utc::now() - Duration::from_secs(3600));
                     d.status_since = d.completed_at.unwrap_or(d.created_at);
                     d.bytes_downloaded = d.total_bytes;
                 }

@@ -184,11 +184,7 @@ pub fn file(n: u32) -> String {
 /// Seconds between two of slskd's UTC timestamps.
 pub fn seconds_between(from: &Value, to: &Value) -> f64 {
     let parse = |v: &Value| {
-        time::OffsetDateTime::parse(
-            v.as_str().expect("timestamp"),
-            &time::format_description::well_known::Rfc3339,
-        )
-        .expect("RFC 3339")
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("timestamp")).expect("RFC 3339")
     };
     (parse(to) - parse(from)).as_seconds_f64()
 }

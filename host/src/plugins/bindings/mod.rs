@@ -191,7 +191,10 @@ pub(super) fn finite_speed(speed: f64) -> f64 {
 }
 
 /// A provider timestamp (ms since the epoch), when it is one.
-pub(super) fn time_from_ms(ms: u64) -> Option<time::OffsetDateTime> {
-    let nanos = i128::from(ms).checked_mul(1_000_000)?;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+/// Years past 9999 are no timestamp, as with the `time` crate before: RFC 3339 has four-digit
+/// years, and chrono would write `+10000-…`.
+pub(super) fn time_from_ms(ms: u64) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::Datelike;
+    let t = chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)?;
+    (t.year() <= 9999).then_some(t)
 }
