@@ -377,6 +377,12 @@ async fn per_download_actions_and_batches() {
     assert!(err["error"].as_str().unwrap().contains("cancelled"));
     let (status, d) = act(&app, id, "retry").await;
     assert_eq!((status, d["status"].as_str()), (200, Some("waiting")));
+    // Every action in the wrong state is a conflict with the state named, never a 400.
+    for action in ["resume", "retry"] {
+        let (status, err) = act(&app, id, action).await;
+        assert_eq!(status, 409, "{action} of a waiting download: {err}");
+        assert!(err["error"].as_str().unwrap().contains("waiting"), "{err}");
+    }
 
     let unknown = "00000000-0000-0000-0000-000000000000";
     let (status, body) = app

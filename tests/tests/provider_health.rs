@@ -199,3 +199,40 @@ async fn retry_now_tries_a_broken_provider_at_once() {
     app.shutdown().await;
     emulator.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_health_partials_ping_a_provider_not_synced_yet() {
+    let emulator = fast_emulator().await;
+    // slskd hangs: the first poll neither succeeds nor fails for a long while.
+    emulator
+        .control()
+        .set_fault(slskd_emulator::Fault::Hang { ms: 60_000 });
+    let app = TestApp::start_with(&emulator, |config| {
+        if let Some(grant) = config.providers.get_mut("slskd") {
+            grant.call_timeout_ms = Some(30_000);
+        }
+    })
+    .await;
+    // Not synced yet: it is pinged (briefly), not assumed well.
+    for path in ["htmx/provider-health-mini", "htmx/provider-health"] {
+        let page = app
+            .client
+            .get(app.url(&format!("{M}/{path}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !page.contains("slskd: Connected") && !page.contains("Connected ·"),
+            "{path} shows an unreachable slskd as connected: {page}"
+        );
+        assert!(
+            page.contains("Disconnected") || page.contains("unhealthy"),
+            "{path}: {page}"
+        );
+    }
+    app.shutdown().await;
+    emulator.shutdown().await;
+}
