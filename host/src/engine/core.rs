@@ -432,15 +432,15 @@ impl Core {
             {
                 d.tried_sources.push(t.clone());
             }
-            d.attempts.push(Attempt {
-                source: tried,
-                cause,
-                message: message.to_owned(),
-                at: now,
-            });
-            // The history is a summary, not a log: the oldest attempts go first.
-            let excess = d.attempts.len().saturating_sub(max_attempts_kept);
-            d.attempts.drain(..excess);
+            d.record_attempt(
+                Attempt {
+                    source: tried,
+                    cause,
+                    message: message.to_owned(),
+                    at: now,
+                },
+                max_attempts_kept,
+            );
             d.external_id = None;
             d.transfer_requested_at = None;
             d.speed_bytes_per_sec = 0.0;

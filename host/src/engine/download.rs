@@ -263,6 +263,14 @@ pub struct Download {
 }
 
 impl Download {
+    /// Adds a failed attempt, keeping the newest `keep`: the history is a summary, not a log,
+    /// so a download retried for months does not grow without bound.
+    pub fn record_attempt(&mut self, attempt: Attempt, keep: usize) {
+        self.attempts.push(attempt);
+        let excess = self.attempts.len().saturating_sub(keep);
+        self.attempts.drain(..excess);
+    }
+
     /// A new download waiting in the queue: nothing chosen, nothing tried, no provider yet
     /// (the caller names it). Every other field starts empty.
     pub fn waiting(id: Uuid, track_id: String, track: TrackInfo, now: DateTime<Utc>) -> Download {
@@ -321,6 +329,34 @@ impl Download {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_keep_only_the_newest() {
+        let mut d = Download::waiting(
+            Uuid::nil(),
+            "t".into(),
+            TrackInfo {
+                title: "T".into(),
+                artist: "A".into(),
+                album: None,
+            },
+            DateTime::UNIX_EPOCH,
+        );
+        for n in 0..25 {
+            d.record_attempt(
+                Attempt {
+                    source: None,
+                    cause: FailureCause::Errored,
+                    message: format!("failure {n}"),
+                    at: DateTime::UNIX_EPOCH,
+                },
+                20,
+            );
+        }
+        assert_eq!(d.attempts.len(), 20);
+        assert_eq!(d.attempts[0].message, "failure 5");
+        assert_eq!(d.attempts[19].message, "failure 24");
+    }
 
     #[test]
     fn statuses_round_trip_through_text_and_codes() {
