@@ -431,7 +431,9 @@ impl DownloadManager {
         source: Option<&ChosenSource>,
     ) -> Result<Arc<ProviderSlot>, EngineError> {
         let slots = self.core.slots();
-        if requested.is_none() && slots.iter().all(|s| s.provider().is_none()) {
+        // No provider known at all: nothing could ever take it. (A known provider whose plugin
+        // left service still takes downloads: they wait for it, as its stored ones do.)
+        if requested.is_none() && slots.is_empty() {
             return Err(EngineError::NoProviderLoaded);
         }
         let takes = |slot: &ProviderSlot| {
@@ -527,6 +529,11 @@ impl DownloadManager {
             now - self.core.settings().idempotency_key_ttl,
         )? {
             Inserted::Created => {
+                tracing::info!(
+                    download = %download.id,
+                    provider = %download.provider_id,
+                    "download created"
+                );
                 self.core.announce();
                 Ok((download, true))
             }
