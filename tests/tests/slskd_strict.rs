@@ -303,7 +303,16 @@ async fn a_state_tributary_does_not_know_keeps_the_download() {
     emulator
         .control()
         .disguise_states("Completed, Quarantined", Duration::from_secs(3));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Look once the engine has listed the transfers a few times under the disguise.
+    let lists = emulator.control().transfer_list_gets();
+    wait_for(
+        &engine,
+        &[d.id],
+        10,
+        "three polls under the disguise",
+        |_| emulator.control().transfer_list_gets() >= lists + 3,
+    )
+    .await;
     let during = engine.get(d.id).unwrap();
     assert_eq!(
         during.status,
