@@ -74,9 +74,15 @@ impl Drop for Server {
 
 /// Starts the server and returns it with its base URL (read from its log).
 fn serve(config: &Path) -> (Server, String) {
+    serve_with(config, &[])
+}
+
+/// `serve` with more arguments (e.g. `--log-format json`).
+fn serve_with(config: &Path, extra: &[&str]) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
         .args(["serve", "--config"])
         .arg(config)
+        .args(extra)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -90,9 +96,11 @@ fn serve(config: &Path) -> (Server, String) {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if !sent && let Some(i) = line.find("Tributary listening on http://") {
-                let addr = line[i + "Tributary listening on ".len()..]
-                    .trim()
-                    .to_owned();
+                // Plain text ends the line with the address; JSON closes a string after it.
+                let addr: String = line[i + "Tributary listening on ".len()..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
                 let _ = tx.send(addr);
                 sent = true;
             }
@@ -579,6 +587,83 @@ async fn without_a_plugin_create_does_what_the_log_says() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    emulator.shutdown().await;
+}
+
+/// Logs written to a pipe carry no colour codes; `--log-format json` writes one JSON object a
+/// line; every download transition is one info line naming the download.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_are_plain_in_a_pipe_json_on_request_and_name_each_transition() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &emulator);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let create = async |base: &str, title: &str| -> String {
+        let body: serde_json::Value = client
+            .post(format!("{base}/api/downloads"))
+            .json(&serde_json::json!({"artist": "Log", "title": title}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    };
+    // A download is created and leaves `waiting`: two lines naming it.
+    let wait_for_lines = async |server: &Server, id: &str| {
+        let started = Instant::now();
+        while server.log().matches(id).count() < 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no transition logged for {id}: {}",
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server.log()
+    };
+
+    let (server, base) = serve(&path);
+    let id = create(&base, "Plain").await;
+    let log = wait_for_lines(&server, &id).await;
+    assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log:?}");
+    let mentions: Vec<&str> = log.lines().filter(|l| l.contains(&id)).collect();
+    assert!(
+        mentions
+            .iter()
+            .any(|l| l.contains("INFO") && l.contains("download created")),
+        "{mentions:?}"
+    );
+    assert!(
+        mentions
+            .iter()
+            .any(|l| l.contains("INFO") && l.contains("from=waiting") && l.contains("to=pending")),
+        "{mentions:?}"
+    );
+    drop(server);
+
+    let (server, base) = serve_with(&path, &["--log-format", "json"]);
+    let id = create(&base, "Structured").await;
+    let log = wait_for_lines(&server, &id).await;
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["fields"]["message"].is_string())
+    );
+    assert!(
+        lines.iter().any(|l| l["level"] == "INFO"
+            && l["fields"]["download"] == id
+            && l["fields"]["from"] == "waiting"
+            && l["fields"]["to"] == "pending"),
+        "{log}"
+    );
+    drop(server);
     emulator.shutdown().await;
 }
 
