@@ -300,6 +300,10 @@ mod tests {
         while let Ok(chunk) = rx.try_recv() {
             body.extend_from_slice(&chunk.unwrap());
         }
+        assert_eq!(
+            served, 2,
+            "the page after the last one is asked for, then no more"
+        );
         let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(doc["count"], 3);
         assert_eq!(doc["downloads"][2]["track_info"]["title"], "Title 3");
