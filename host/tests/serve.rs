@@ -72,6 +72,11 @@ impl Drop for Server {
     }
 }
 
+/// GETs `url` and reads the answer as JSON.
+async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Starts the server and returns it with its base URL (read from its log).
 fn serve(config: &Path) -> (Server, String) {
     serve_with(config, &[])
@@ -160,14 +165,8 @@ async fn sigterm_under_load_stops_gracefully_and_loses_nothing() {
     }
     let started = Instant::now();
     loop {
-        let stats: serde_json::Value = client
-            .get(format!("{base}/api/downloads/manager/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats: serde_json::Value =
+            get_json(&client, format!("{base}/api/downloads/manager/stats")).await;
         if stats["downloading"].as_u64().unwrap() > 0 {
             break;
         }
@@ -199,14 +198,8 @@ async fn sigterm_under_load_stops_gracefully_and_loses_nothing() {
     }
 
     let (_server, base) = serve(&config);
-    let export: serde_json::Value = client
-        .get(format!("{base}/api/downloads/manager/export"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let export: serde_json::Value =
+        get_json(&client, format!("{base}/api/downloads/manager/export")).await;
     assert_eq!(export["count"], 30, "every download survived the restart");
     println!(
         "SIGTERM under load (30 downloads, 20 SSE clients): stopped in {:.2} s",
@@ -464,14 +457,7 @@ async fn sighup_reloads_the_plugins() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let version = || async {
-        let body: serde_json::Value = client
-            .get(format!("{base}/api/plugins/slskd"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body: serde_json::Value = get_json(&client, format!("{base}/api/plugins/slskd")).await;
         body["version"].as_str().unwrap_or_default().to_owned()
     };
     assert_ne!(version().await, "7.7.7");
@@ -558,14 +544,8 @@ async fn without_a_plugin_create_does_what_the_log_says() {
             .contains("no provider plugin is loaded"),
         "{body}"
     );
-    let stored: serde_json::Value = client
-        .get(format!("{base}/api/downloads/manager/export"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: serde_json::Value =
+        get_json(&client, format!("{base}/api/downloads/manager/export")).await;
     assert_eq!(stored["count"], 0, "a refused create stores nothing");
 
     let slskd = plugins.join("slskd");

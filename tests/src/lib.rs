@@ -325,6 +325,17 @@ impl TestApp {
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// The answer's body as text (a page or partial), whatever the status.
+    pub async fn get_text(&self, path: &str) -> String {
+        let res = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        res.text().await.expect("a text body")
+    }
+
     pub async fn send_json(
         &self,
         method: reqwest::Method,

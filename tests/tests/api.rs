@@ -864,15 +864,7 @@ async fn plugin_secrets_never_appear_in_any_answer() {
         "/api/openapi.json".to_owned(),
     ];
     for path in pages {
-        let body = app
-            .client
-            .get(app.url(&path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = app.get_text(&path).await;
         assert!(!body.contains(&secret), "{path} leaks the plugin's api_key");
     }
     let (_, health) = app.get_json(&format!("{M}/health")).await;

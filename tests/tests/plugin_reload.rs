@@ -205,15 +205,7 @@ async fn a_new_version_is_swapped_in_while_ten_downloads_run_and_a_broken_one_is
     );
 
     // The page's Plugins card shows the same.
-    let page = app
-        .client
-        .get(app.url("/api/downloads/manager/htmx/plugins"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text("/api/downloads/manager/htmx/plugins").await;
     assert!(
         page.contains("9.9.2") && page.contains("keeps serving"),
         "{page}"

@@ -152,15 +152,7 @@ async fn retry_now_tries_a_broken_provider_at_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The health partial offers the button.
-    let page = app
-        .client
-        .get(app.url(&format!("{M}/htmx/provider-health")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text(&format!("{M}/htmx/provider-health")).await;
     assert!(
         page.contains("/api/downloads/manager/providers/slskd/reconnect")
             && page.contains("Retry now"),
@@ -215,15 +207,7 @@ async fn the_health_partials_ping_a_provider_not_synced_yet() {
     .await;
     // Not synced yet: it is pinged (briefly), not assumed well.
     for path in ["htmx/provider-health-mini", "htmx/provider-health"] {
-        let page = app
-            .client
-            .get(app.url(&format!("{M}/{path}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = app.get_text(&format!("{M}/{path}")).await;
         assert!(
             !page.contains("slskd: Connected") && !page.contains("Connected ·"),
             "{path} shows an unreachable slskd as connected: {page}"

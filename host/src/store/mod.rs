@@ -484,16 +484,6 @@ impl Store {
         })
     }
 
-    /// One page of downloads in id order, after `after`, optionally of one status.
-    pub fn page(
-        &self,
-        status: Option<Status>,
-        after: Option<Uuid>,
-        limit: usize,
-    ) -> Result<Vec<Download>, StoreError> {
-        self.checked(|| self.snapshot()?.page(status, after, limit))
-    }
-
     /// The store as it is now, for reads that must agree with each other (an export's pages).
     /// Writers go on meanwhile; the snapshot does not see them.
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
