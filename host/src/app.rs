@@ -110,6 +110,7 @@ impl App {
         let state = AppState {
             engine: engine.clone(),
             live: live.clone(),
+            active_lists: Default::default(),
             plugins: plugins.clone(),
             shutdown: stop_rx,
             templates,

@@ -198,17 +198,22 @@ async fn the_download_center_works_in_a_real_browser() {
         .unwrap();
     click(&c, "#add-form button[type=submit]").await;
     let mut seen_progress = Vec::new();
+    let mut in_place = Vec::new();
     let mut roygbiv_id = None;
     let started = Instant::now();
     loop {
+        // Each row element gets a number when first seen: a row updated in place keeps its
+        // number, a row fetched again is a new element with a new one.
         let row = js(&c, "const r = [...document.querySelectorAll('.dl')].find(r => r.querySelector('.dl-title').textContent === 'Roygbiv'); \
-                           return r ? {id: r.id.slice(3), progress: r.querySelector('progress') ? Number(r.querySelector('progress').value) : null} : null;")
+                           if (!r) return null; r.__element = r.__element || (window.__elements = (window.__elements || 0) + 1); \
+                           return {id: r.id.slice(3), element: r.__element, progress: r.querySelector('progress') ? Number(r.querySelector('progress').value) : null};")
             .await;
         if let Some(id) = row["id"].as_str() {
             roygbiv_id = Some(id.to_owned());
         }
         if let Some(v) = row["progress"].as_f64() {
             seen_progress.push(v);
+            in_place.push((row["element"].as_u64().unwrap(), v));
         }
         if row.is_null() && !seen_progress.is_empty() {
             break; // it left the queue: finished one way or another
@@ -231,6 +236,12 @@ async fn the_download_center_works_in_a_real_browser() {
     assert!(
         moving.len() >= 2 && moving.windows(2).any(|w| w[1] > w[0]),
         "the bar advanced live: {seen_progress:?}"
+    );
+    assert!(
+        in_place
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[0].1 > 0.0 && w[1].1 > w[0].1 && w[1].1 < 100.0),
+        "the bar advanced in one element, from the deltas: (element, percent) {in_place:?}"
     );
     assert_eq!(
         js(&c, "return window.__sameDocument;").await,

@@ -53,8 +53,8 @@ async fn partials_render_states_filters_and_escape_everything() {
         assert_eq!(status, 200, "{path}");
         assert!(page.contains("Download Center"));
         assert!(
-            page.contains("sse-connect=\"&#x2f;api&#x2f;downloads&#x2f;manager&#x2f;events\"")
-                || page.contains("sse-connect=\"/api/downloads/manager/events\"")
+            page.contains("sse-connect=\"/api/downloads/manager/events?mode=delta\""),
+            "the page follows the delta stream"
         );
         assert!(!page.contains(hostile), "{path} must escape titles");
         assert!(

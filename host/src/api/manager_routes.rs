@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use salvo::http::HeaderValue;
+use salvo::http::header::CONTENT_TYPE;
 use salvo::oapi::endpoint;
 use salvo::prelude::*;
 
@@ -12,7 +14,7 @@ use super::state::{reply, state};
 use crate::engine::breaker::CircuitState;
 use crate::view::dto::{
     ActiveDownloadsResponse, DeletedResponse, ProviderHealthDto, ProvidersHealthResponse,
-    QueueStatsDto, RetryAllResponse, UnifiedDownload,
+    QueueStatsDto, RetryAllResponse,
 };
 
 /// How long the health route waits for a provider it pings directly.
@@ -20,25 +22,38 @@ const DIRECT_PING_TIMEOUT: Duration = Duration::from_secs(3);
 /// The largest `days` accepted.
 pub const MAX_DAYS: u32 = 3650;
 
-/// Every active download from every provider, with queue statistics.
-#[endpoint(tags("manager"), responses((status_code = 200, body = ActiveDownloadsResponse)))]
-pub async fn active(depot: &mut Depot, res: &mut Response) {
-    reply(res, active_inner(depot));
+/// Every active download from every provider, with queue statistics: downloading, stalled,
+/// queued and sending first, then waiting in dispatch order, then paused. All of them unless
+/// `limit`/`offset` page through the list (`stats.total_active` counts them all). One answer
+/// is built per change of the queue and shared by every client asking meanwhile.
+#[endpoint(
+    tags("manager"),
+    parameters(
+        ("limit" = Option<u32>, Query, description = "At most this many rows (default: all)"),
+        ("offset" = Option<u32>, Query, description = "Rows to skip first (default 0)"),
+    ),
+    responses(
+        (status_code = 200, body = ActiveDownloadsResponse),
+        (status_code = 400, description = "A limit or offset that is not a whole number in range"),
+    )
+)]
+pub async fn active(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    match active_body(req, depot) {
+        Ok(body) => {
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            res.body(body);
+        }
+        Err(e) => e.write(res),
+    }
 }
 
-fn active_inner(depot: &Depot) -> Result<ActiveDownloadsResponse, ApiError> {
+fn active_body(req: &Request, depot: &Depot) -> Result<bytes::Bytes, ApiError> {
+    let limit = query_u32(req, "limit", 1..=u32::MAX)?;
+    let offset = query_u32(req, "offset", 0..=u32::MAX)?.unwrap_or(0);
     let s = state(depot)?;
-    let downloads = s
-        .engine
-        .active()?
-        .iter()
-        .map(UnifiedDownload::from)
-        .collect();
-    Ok(ActiveDownloadsResponse {
-        downloads,
-        stats: s.engine.stats()?.into(),
-        providers_available: s.engine.providers_available(),
-    })
+    let list = s.active_lists.current(&s.engine)?;
+    Ok(list.body(offset as usize, limit.map(|l| l as usize)))
 }
 
 /// Queue statistics, from counters (constant time).

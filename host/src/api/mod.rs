@@ -2,6 +2,7 @@
 //! wasmtime.
 
 pub mod access;
+mod active_list;
 mod download_routes;
 mod error;
 mod events;

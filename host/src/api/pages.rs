@@ -24,9 +24,11 @@ const QUEUE_STATUSES: &[&str] = &[
 ];
 /// Rows a page of the history, or the failed list, shows at most.
 const LIST_LIMIT: usize = 500;
-/// Rows the queue shows at most (in queue order); the filters reach the rest. Every live
-/// refresh re-renders the list, so it stays small.
+/// Rows the queue shows at first (in queue order), and how many more each "Show more" adds; the
+/// filters reach the rest. Rows are updated in place from the live deltas; the list is
+/// re-rendered when rows come or go, so it stays bounded.
 const QUEUE_LIMIT: usize = 200;
+const MAX_QUEUE_SHOWN: u32 = 5000;
 
 #[derive(Serialize)]
 struct ProviderChoice {
@@ -56,6 +58,8 @@ struct PageContext {
     offset: usize,
     newer_url: Option<String>,
     older_url: Option<String>,
+    /// The queue with more rows shown, when more match.
+    more_url: Option<String>,
     oob: bool,
     insecure_notice: Option<String>,
 }
@@ -123,19 +127,17 @@ fn queue_context(req: &Request, s: &AppState, ctx: &mut PageContext) -> Result<(
                 .with_detail(serde_json::json!({ "accepted": kinds })));
         }
     };
-    let active = s.engine.active()?;
-    ctx.total = active.len();
+    let show = query_u32(req, "show", 1..=MAX_QUEUE_SHOWN)?.map_or(QUEUE_LIMIT, |n| n as usize);
+    let active = s.active_lists.current(&s.engine)?;
+    ctx.total = active.downloads.len();
     let matching: Vec<_> = active
+        .downloads
         .iter()
-        .filter(|d| status.as_deref().is_none_or(|st| d.status.as_str() == st))
-        .filter(|d| provider.as_deref().is_none_or(|p| d.provider_kind == p))
+        .filter(|d| status.as_deref().is_none_or(|st| d.status == st))
+        .filter(|d| provider.as_deref().is_none_or(|p| d.provider == p))
         .collect();
     ctx.matching = matching.len();
-    ctx.downloads = matching
-        .into_iter()
-        .take(QUEUE_LIMIT)
-        .map(UnifiedDownload::from)
-        .collect();
+    ctx.downloads = matching.into_iter().take(show).cloned().collect();
     ctx.filtered = status.is_some() || provider.is_some();
     let mut query = BTreeMap::new();
     if let Some(st) = &status {
@@ -144,12 +146,24 @@ fn queue_context(req: &Request, s: &AppState, ctx: &mut PageContext) -> Result<(
     if let Some(p) = &provider {
         query.insert("provider", p.clone());
     }
-    let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    ctx.self_url = format!(
-        "/api/downloads/manager/center/htmx/queue{}{}",
-        if qs.is_empty() { "" } else { "?" },
-        qs.join("&")
-    );
+    let url = |query: &BTreeMap<&str, String>| {
+        let qs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!(
+            "/api/downloads/manager/center/htmx/queue{}{}",
+            if qs.is_empty() { "" } else { "?" },
+            qs.join("&")
+        )
+    };
+    if ctx.matching > show && show < MAX_QUEUE_SHOWN as usize {
+        let mut more = query.clone();
+        let next = (show + QUEUE_LIMIT).min(MAX_QUEUE_SHOWN as usize);
+        more.insert("show", next.to_string());
+        ctx.more_url = Some(url(&more));
+    }
+    if show != QUEUE_LIMIT {
+        query.insert("show", show.to_string());
+    }
+    ctx.self_url = url(&query);
     ctx.filter_status = status;
     ctx.filter_provider = provider;
     ctx.providers = s
@@ -183,12 +197,7 @@ pub async fn active_list(depot: &mut Depot, res: &mut Response) {
     let result = (|| {
         let s = state(depot)?;
         let ctx = PageContext {
-            downloads: s
-                .engine
-                .active()?
-                .iter()
-                .map(UnifiedDownload::from)
-                .collect(),
+            downloads: s.active_lists.current(&s.engine)?.downloads.clone(),
             ..PageContext::default()
         };
         render(&s, "partials/active_list.html", &ctx)

@@ -13,6 +13,8 @@ use crate::engine::manager::DownloadManager;
 pub struct AppState {
     pub engine: DownloadManager,
     pub live: LiveFeed,
+    /// `/active`'s answer (and the queue's rows), shared until the queue changes.
+    pub active_lists: super::active_list::ActiveLists,
     /// The plugins in service: listing and reload.
     pub plugins: std::sync::Arc<crate::plugin_service::PluginService>,
     /// Fires when the server shuts down (SSE streams end).

@@ -568,7 +568,14 @@ impl DownloadManager {
     /// Every non-terminal download, with live progress: downloading first, then stalled,
     /// queued and pending, then waiting in dispatch order, then paused.
     pub fn active(&self) -> Result<Vec<Download>, EngineError> {
-        let mut out = Vec::new();
+        self.active_window(usize::MAX)
+    }
+
+    /// The live views' window on the queue, in `active`'s order: every download in motion
+    /// (any active status but waiting), then the first waiting ones in dispatch order while the
+    /// whole list stays within `limit`. Reads only as many waiting records as it shows.
+    pub fn active_window(&self, limit: usize) -> Result<Vec<Download>, EngineError> {
+        let mut moving = Vec::new();
         for status in [
             Status::Downloading,
             Status::Stalled,
@@ -577,10 +584,15 @@ impl DownloadManager {
         ] {
             let mut group = self.with_status(status)?;
             group.sort_by_key(|d| d.status_since);
-            out.extend(group);
+            moving.extend(group);
         }
-        out.extend(self.core.store().waiting_in_order(usize::MAX)?);
-        out.extend(self.with_status(Status::Paused)?);
+        let paused = self.with_status(Status::Paused)?;
+        let room = limit.saturating_sub(moving.len() + paused.len());
+        let mut out = moving;
+        if room > 0 {
+            out.extend(self.core.store().waiting_in_order(room)?);
+        }
+        out.extend(paused);
         Ok(out)
     }
 
