@@ -1,6 +1,7 @@
-//! Serves a store holding 100,000 downloads (1,000 of them active, the queue paused) for load
-//! tests from another process: `bench_server <data dir> <plugins dir> <emulator url>`; prints the
-//! address and serves until killed.
+//! Serves a store holding 100,000 downloads (1,000 of them waiting unless told otherwise, the
+//! queue paused) for load tests from another process:
+//! `bench_server <data dir> <plugins dir> <emulator url> [waiting]`; prints the address and
+//! serves until killed.
 
 use std::time::Duration;
 
@@ -10,8 +11,10 @@ use tributary::engine::manager::NewDownload;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, dir, plugins, url] = args.as_slice() else {
-        anyhow::bail!("usage: bench_server <data dir> <plugins dir> <emulator url>")
+    let (dir, plugins, url, active) = match args.as_slice() {
+        [_, dir, plugins, url] => (dir, plugins, url, 1_000),
+        [_, dir, plugins, url, active] => (dir, plugins, url, active.parse()?),
+        _ => anyhow::bail!("usage: bench_server <data dir> <plugins dir> <emulator url> [waiting]"),
     };
     let dir = std::path::Path::new(dir);
     let mut config = tributary::config::Config::default();
@@ -37,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
                 d.track_id = d.id.to_string();
                 d.track.title = format!("Track {batch}-{i}");
                 d.total_bytes = 31_457_280;
-                if batch > 0 || i >= 999 {
+                // The template is the first waiting one.
+                if batch * 10_000 + i + 1 >= active {
                     d.status = Status::Completed;
                     d.completed_at = Some(chrono::Utc::now() - Duration::from_secs(3600));
                     d.status_since = d.completed_at.unwrap_or(d.created_at);
