@@ -202,6 +202,28 @@ async fn refused_stream_and_list_parameters_are_clear_400s() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
+
+    // Each distinct limit is a build per change: only so many at once.
+    let mut open = Vec::new();
+    for limit in 1..=16 {
+        open.push(Stream::open(&app, &format!("?limit={limit}"), None).await);
+    }
+    let res = app
+        .client
+        .get(app.url(&format!("{M}/events?limit=17")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("limits"), "{body}");
+    let mut shared = Stream::open(&app, "?limit=16", None).await;
+    assert_eq!(
+        shared.next().await.name,
+        "update",
+        "a limit in use is still served"
+    );
+    drop(open);
     app.shutdown().await;
     emulator.shutdown().await;
 }

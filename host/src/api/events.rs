@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::error::ApiError;
 use super::input::{query_choice, query_u32};
-use super::live::{DEFAULT_LIMIT, MAX_LIMIT, Tick, Window};
+use super::live::{DEFAULT_LIMIT, MAX_LIMIT, MAX_WINDOWS, Tick, Window};
 use super::state::state;
 
 /// A comment line at least this often keeps proxies from closing an idle stream.
@@ -97,7 +97,14 @@ fn stream_for(
                 })?,
         ),
     };
-    let window = s.live.window(limit);
+    let window = s.live.window(limit).ok_or_else(|| {
+        ApiError::new(
+            salvo::http::StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{MAX_WINDOWS} other limits are in use by live clients; use one of them or the default ({DEFAULT_LIMIT})"
+            ),
+        )
+    })?;
     // Subscribed before the first build, so no build after it is missed.
     let mut ticks = window.subscribe();
     let first = s.live.current(&s.engine, &window);

@@ -84,7 +84,7 @@ pub fn router(
     let api = Router::new().push(downloads).push(plugins);
     let doc = OpenApi::new("Tributary", env!("CARGO_PKG_VERSION")).merge_router(&api);
     Router::new()
-        .hoop(salvo::affix_state::inject(state))
+        .hoop(salvo::affix_state::inject(std::sync::Arc::new(state)))
         .hoop(access::Gate {
             policy: access,
             hosts,

@@ -26,13 +26,17 @@ pub struct AppState {
     pub access: Option<std::sync::Arc<super::access::AccessPolicy>>,
 }
 
-pub fn state(depot: &Depot) -> Result<AppState, ApiError> {
-    depot.get_typed::<AppState>().cloned().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "application state missing",
-        )
-    })
+/// The state is shared behind one `Arc`: taking it is one count, whatever it holds.
+pub fn state(depot: &Depot) -> Result<std::sync::Arc<AppState>, ApiError> {
+    depot
+        .get_typed::<std::sync::Arc<AppState>>()
+        .cloned()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "application state missing",
+            )
+        })
 }
 
 /// Writes a JSON answer or the error.

@@ -28,6 +28,8 @@ pub const DEFAULT_LIMIT: usize = 500;
 pub const MAX_LIMIT: usize = 5000;
 /// A window nobody listens to is kept this long, so a client that reconnects finds its ring.
 const IDLE_KEEP: Duration = Duration::from_secs(60);
+/// Distinct limits in use at once: each is a build per change, so their number is bounded.
+pub const MAX_WINDOWS: usize = 16;
 
 struct Kept {
     window: Arc<Window>,
@@ -53,15 +55,19 @@ impl LiveFeed {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The window of `limit` rows, made on first use.
-    pub fn window(&self, limit: usize) -> Arc<Window> {
+    /// The window of `limit` rows, made on first use; `None` when `MAX_WINDOWS` other limits
+    /// are in use.
+    pub fn window(&self, limit: usize) -> Option<Arc<Window>> {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if !windows.contains_key(&limit) && windows.len() >= MAX_WINDOWS {
+            return None;
+        }
         let kept = windows.entry(limit).or_insert_with(|| Kept {
             window: Arc::new(Window::new(limit)),
             last_listened: Instant::now(),
         });
         kept.last_listened = Instant::now();
-        kept.window.clone()
+        Some(kept.window.clone())
     }
 
     /// Connected SSE clients, over every window.
