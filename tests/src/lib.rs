@@ -2,6 +2,8 @@
 //! copied into a temporary plugins directory, loaded by the real runtime, talking to a real
 //! emulator on loopback.
 
+pub mod schema1_fixture;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

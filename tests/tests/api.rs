@@ -408,6 +408,64 @@ async fn per_download_actions_and_batches() {
     emulator.shutdown().await;
 }
 
+/// Creates sent together share durable commits (each answered after its own commit), and a
+/// batch action is one commit however many downloads it moves.
+#[tokio::test]
+async fn concurrent_creates_share_commits_and_a_batch_is_one_commit() {
+    let emulator = fast_emulator().await;
+    let app = TestApp::start(&emulator).await;
+    app.send_json(Method::POST, "/api/downloads/pause", json!(null))
+        .await;
+    let store = app.app.engine.store();
+    let n = 64;
+    let before = store.commits();
+    let mut requests = Vec::new();
+    for i in 0..n {
+        let (client, url) = (app.client.clone(), app.url("/api/downloads"));
+        requests.push(tokio::spawn(async move {
+            let res = client
+                .post(url)
+                .json(&json!({"artist": "Group", "title": format!("Song {i}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+            res.json::<Value>().await.unwrap()
+        }));
+    }
+    let mut ids = Vec::new();
+    for r in requests {
+        let d = r.await.unwrap();
+        // Answered means stored.
+        let id: uuid::Uuid = d["id"].as_str().unwrap().parse().unwrap();
+        assert!(store.get(id).unwrap().is_some());
+        ids.push(d["id"].clone());
+    }
+    let commits = store.commits() - before;
+    assert!(commits < n, "{commits} commits for {n} concurrent creates");
+
+    let unknown = "00000000-0000-0000-0000-000000000000";
+    let mut batch = ids.clone();
+    batch.push(json!(unknown));
+    let before = store.commits();
+    let (status, body) = app
+        .send_json(
+            Method::POST,
+            "/api/downloads/batch-action",
+            json!({"action": "cancel", "download_ids": batch}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["done"].as_array().unwrap().len(), ids.len());
+    assert_eq!(body["refused"][0]["id"], unknown);
+    assert_eq!(store.commits() - before, 1, "one commit for the batch");
+    let (_, stats) = app.get_json(&format!("{M}/stats")).await;
+    assert_eq!(stats["total_active"], 0, "{stats}");
+    tributary_tests::assert_counters_match(&app.app.engine);
+    app.shutdown().await;
+    emulator.shutdown().await;
+}
+
 #[tokio::test]
 async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let emulator = fast_emulator().await;

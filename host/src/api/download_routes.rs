@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::input::{json_body, path_uuid};
-use super::state::{reply, state};
-use crate::engine::manager::{DownloadManager, EngineError, NewDownload, RequestedSource};
+use super::state::{blocking, reply, state};
+use crate::engine::manager::{DownloadManager, Edit, EngineError, NewDownload, RequestedSource};
 use crate::view::dto::{ErrorBody, UnifiedDownload};
 
 /// At most this many ids in one batch action.
@@ -152,7 +152,7 @@ pub async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             source: body.source.map(SourceBody::into_requested).transpose()?,
             idempotency_key: body.idempotency_key.or(header_key),
         };
-        Ok::<_, ApiError>(s.engine.create(request)?)
+        blocking(move || Ok(s.engine.create(request)?)).await
     }
     .await;
     match result {
@@ -175,20 +175,23 @@ pub async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     responses((status_code = 200, body = UnifiedDownload), (status_code = 404, body = ErrorBody))
 )]
 pub async fn get_one(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    reply(res, act(req, depot, |e, id| e.get(id)));
+    reply(res, act(req, depot, |e, id| e.get(id)).await);
 }
 
-fn act(
+/// Runs an action on the download the path names, on the blocking pool.
+async fn act(
     req: &Request,
     depot: &Depot,
     action: impl FnOnce(
         &DownloadManager,
         Uuid,
-    ) -> Result<crate::engine::download::Download, EngineError>,
+    ) -> Result<crate::engine::download::Download, EngineError>
+    + Send
+    + 'static,
 ) -> Result<UnifiedDownload, ApiError> {
     let id = path_uuid(req, "id")?;
     let s = state(depot)?;
-    Ok(UnifiedDownload::from(&action(&s.engine, id)?))
+    blocking(move || Ok(UnifiedDownload::from(&action(&s.engine, id)?))).await
 }
 
 /// Cancels a download (and its transfer at the provider).
@@ -198,7 +201,7 @@ fn act(
     responses((status_code = 200, body = UnifiedDownload), (status_code = 409, body = ErrorBody))
 )]
 pub async fn cancel(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    reply(res, act(req, depot, |e, id| e.cancel(id)));
+    reply(res, act(req, depot, |e, id| e.cancel(id)).await);
 }
 
 /// Puts a failed or cancelled download back in the queue.
@@ -208,7 +211,7 @@ pub async fn cancel(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     responses((status_code = 200, body = UnifiedDownload), (status_code = 400, body = ErrorBody))
 )]
 pub async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    reply(res, act(req, depot, |e, id| e.retry(id)));
+    reply(res, act(req, depot, |e, id| e.retry(id)).await);
 }
 
 /// Holds a download back (an active transfer is cancelled at the provider and starts over on resume).
@@ -218,7 +221,7 @@ pub async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     responses((status_code = 200, body = UnifiedDownload), (status_code = 409, body = ErrorBody))
 )]
 pub async fn pause(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    reply(res, act(req, depot, |e, id| e.pause(id)));
+    reply(res, act(req, depot, |e, id| e.pause(id)).await);
 }
 
 /// Puts a paused download back in the queue.
@@ -228,7 +231,7 @@ pub async fn pause(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     responses((status_code = 200, body = UnifiedDownload), (status_code = 400, body = ErrorBody))
 )]
 pub async fn resume(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    reply(res, act(req, depot, |e, id| e.resume(id)));
+    reply(res, act(req, depot, |e, id| e.resume(id)).await);
 }
 
 /// Changes a download's priority (higher goes first).
@@ -243,9 +246,12 @@ pub async fn set_priority(req: &mut Request, depot: &mut Depot, res: &mut Respon
         let id = path_uuid(req, "id")?;
         let body: PriorityBody = json_body(req).await?;
         let s = state(depot)?;
-        Ok(UnifiedDownload::from(
-            &s.engine.set_priority(id, body.priority)?,
-        ))
+        blocking(move || {
+            Ok(UnifiedDownload::from(
+                &s.engine.set_priority(id, body.priority)?,
+            ))
+        })
+        .await
     }
     .await;
     reply(res, result);
@@ -282,17 +288,22 @@ pub async fn batch(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             }
             (_, p) => p.unwrap_or(0),
         };
+        let edit = match body.action {
+            BatchAction::Cancel => Edit::Cancel,
+            BatchAction::Pause => Edit::Pause,
+            BatchAction::Resume => Edit::Resume,
+            BatchAction::Retry => Edit::Retry,
+            BatchAction::Priority => Edit::Priority(priority),
+        };
         let s = state(depot)?;
+        // One transaction for the whole batch.
+        let outcomes = {
+            let ids = ids.clone();
+            blocking(move || Ok(s.engine.act_on_many(&ids, edit)?)).await?
+        };
         let mut done = Vec::new();
         let mut refused = Vec::new();
-        for id in ids {
-            let outcome = match body.action {
-                BatchAction::Cancel => s.engine.cancel(id),
-                BatchAction::Pause => s.engine.pause(id),
-                BatchAction::Resume => s.engine.resume(id),
-                BatchAction::Retry => s.engine.retry(id),
-                BatchAction::Priority => s.engine.set_priority(id, priority),
-            };
+        for (id, outcome) in ids.into_iter().zip(outcomes) {
             match outcome {
                 Ok(d) => done.push(UnifiedDownload::from(&d)),
                 Err(EngineError::Store(e)) => return Err(e.into()),
@@ -315,25 +326,33 @@ pub async fn batch(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 /// Stops dispatching new downloads (transfers under way go on).
 #[endpoint(tags("downloads"), responses((status_code = 200, body = QueuePaused)))]
 pub async fn pause_queue(depot: &mut Depot, res: &mut Response) {
-    reply(
-        res,
-        state(depot).and_then(|s| {
-            Ok(s.engine
-                .set_paused(true)
-                .map(|()| QueuePaused { paused: true })?)
-        }),
-    );
+    let result = match state(depot) {
+        Ok(s) => {
+            blocking(move || {
+                Ok(s.engine
+                    .set_paused(true)
+                    .map(|()| QueuePaused { paused: true })?)
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    reply(res, result);
 }
 
 /// Dispatches again.
 #[endpoint(tags("downloads"), responses((status_code = 200, body = QueuePaused)))]
 pub async fn resume_queue(depot: &mut Depot, res: &mut Response) {
-    reply(
-        res,
-        state(depot).and_then(|s| {
-            Ok(s.engine
-                .set_paused(false)
-                .map(|()| QueuePaused { paused: false })?)
-        }),
-    );
+    let result = match state(depot) {
+        Ok(s) => {
+            blocking(move || {
+                Ok(s.engine
+                    .set_paused(false)
+                    .map(|()| QueuePaused { paused: false })?)
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    reply(res, result);
 }

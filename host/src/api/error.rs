@@ -89,6 +89,10 @@ impl From<StoreError> for ApiError {
                     ),
                 )
             }
+            // Another write sharing the commit failed; this one can simply be sent again.
+            aborted @ StoreError::Aborted(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, aborted.to_string())
+            }
             busy @ StoreError::TrackBusy { .. } => {
                 ApiError::new(StatusCode::CONFLICT, busy.to_string())
             }

@@ -10,7 +10,7 @@ use salvo::prelude::*;
 
 use super::error::ApiError;
 use super::input::query_u32;
-use super::state::{reply, state};
+use super::state::{blocking, reply, state};
 use crate::engine::breaker::CircuitState;
 use crate::view::dto::{
     ActiveDownloadsResponse, DeletedResponse, ProviderHealthDto, ProvidersHealthResponse,
@@ -122,31 +122,39 @@ pub async fn health_of(s: &super::state::AppState) -> ProvidersHealthResponse {
 /// Puts every failed download back in the queue.
 #[endpoint(tags("manager"), responses((status_code = 200, body = RetryAllResponse)))]
 pub async fn retry_all_failed(depot: &mut Depot, res: &mut Response) {
-    reply(
-        res,
-        state(depot).and_then(|s| {
-            let retried = s.engine.retry_all_failed()?;
-            Ok(RetryAllResponse {
-                retried,
-                message: format!("Queued {retried} downloads for retry"),
+    let result = match state(depot) {
+        Ok(s) => {
+            blocking(move || {
+                let retried = s.engine.retry_all_failed()?;
+                Ok(RetryAllResponse {
+                    retried,
+                    message: format!("Queued {retried} downloads for retry"),
+                })
             })
-        }),
-    );
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    reply(res, result);
 }
 
 /// Deletes every failed download.
 #[endpoint(tags("manager"), responses((status_code = 200, body = DeletedResponse)))]
 pub async fn clear_failed(depot: &mut Depot, res: &mut Response) {
-    reply(
-        res,
-        state(depot).and_then(|s| {
-            let deleted = s.engine.clear_failed()?;
-            Ok(DeletedResponse {
-                deleted,
-                message: format!("Removed {deleted} failed downloads"),
+    let result = match state(depot) {
+        Ok(s) => {
+            blocking(move || {
+                let deleted = s.engine.clear_failed()?;
+                Ok(DeletedResponse {
+                    deleted,
+                    message: format!("Removed {deleted} failed downloads"),
+                })
             })
-        }),
-    );
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    reply(res, result);
 }
 
 /// Deletes completed downloads that completed more than `days` days ago (default 7).
@@ -156,15 +164,19 @@ pub async fn clear_failed(depot: &mut Depot, res: &mut Response) {
     responses((status_code = 200, body = DeletedResponse), (status_code = 400, body = crate::view::dto::ErrorBody))
 )]
 pub async fn clear_history(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let result = (|| {
+    let result = async {
         let days = query_u32(req, "days", 0..=MAX_DAYS)?.unwrap_or(7);
         let s = state(depot)?;
-        let deleted = s.engine.clear_history(days)?;
-        Ok(DeletedResponse {
-            deleted,
-            message: format!("Removed {deleted} old downloads"),
+        blocking(move || {
+            let deleted = s.engine.clear_history(days)?;
+            Ok(DeletedResponse {
+                deleted,
+                message: format!("Removed {deleted} old downloads"),
+            })
         })
-    })();
+        .await
+    }
+    .await;
     reply(res, result);
 }
 

@@ -39,6 +39,19 @@ pub fn state(depot: &Depot) -> Result<std::sync::Arc<AppState>, ApiError> {
         })
 }
 
+/// Runs engine work that writes on the blocking pool: it waits for a durable commit (shared
+/// with other requests' writes), which must not hold up the async worker threads.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request's work stopped: {e}"),
+        ))
+    })
+}
+
 /// Writes a JSON answer or the error.
 pub fn reply<T: Serialize + Send>(res: &mut Response, result: Result<T, ApiError>) {
     match result {

@@ -224,23 +224,37 @@ impl Core {
         edit: impl FnOnce(&mut Download, DateTime<Utc>) -> Result<(), EngineError>,
     ) -> Result<Updated, EngineError> {
         let now = self.now();
-        let result = self.store.update(id, |d| {
-            let before = d.clone();
-            edit(d, now)?;
-            if *d != before {
-                d.updated_at = now;
-            }
-            Ok::<(), EngineError>(())
-        });
-        let updated = match result {
-            Err(StoreError::NotFound(id)) => return Err(EngineError::NotFound(id)),
-            Err(StoreError::TrackBusy { track, holder }) => {
-                return Err(EngineError::TrackBusy { track, holder });
-            }
-            Err(e) => return Err(e.into()),
-            Ok(inner) => inner?,
-        };
+        let result = self
+            .store
+            .update(id, |d| stamped(d, now, |d| edit(d, now)))
+            .map_err(from_store);
+        self.settle(result.and_then(|inner| inner))
+    }
+
+    /// `apply` to many downloads in one durable write (a batch action): each gets its own
+    /// verdict, a refused one writes nothing, and each change has its effects as in `apply`.
+    /// Fails as a whole only when the store does.
+    pub fn apply_many(
+        &self,
+        ids: &[Uuid],
+        mut edit: impl FnMut(&mut Download, DateTime<Utc>) -> Result<(), EngineError>,
+    ) -> Result<Vec<Result<Updated, EngineError>>, EngineError> {
+        let now = self.now();
+        let verdicts = self
+            .store
+            .update_many(ids, |d| stamped(d, now, |d| edit(d, now)))?;
+        Ok(verdicts
+            .into_iter()
+            .map(|v| self.settle(v.map_err(from_store).and_then(|inner| inner)))
+            .collect())
+    }
+
+    /// What follows a committed edit: what was observed of an old transfer is dropped, a
+    /// status change is logged, listeners are told.
+    fn settle(&self, result: Result<Updated, EngineError>) -> Result<Updated, EngineError> {
+        let updated = result?;
         if updated.before != updated.after {
+            let id = updated.after.id;
             // What was observed belongs to one transfer: a new (or no) transfer starts afresh,
             // so a fail-over never inherits the old bytes or the old stall clock.
             let transfer_changed = updated.after.external_id != updated.before.external_id;
@@ -479,6 +493,29 @@ impl Core {
             Ok(())
         })
     }
+}
+
+/// A store's refusal as the engine says it.
+fn from_store(e: StoreError) -> EngineError {
+    match e {
+        StoreError::NotFound(id) => EngineError::NotFound(id),
+        StoreError::TrackBusy { track, holder } => EngineError::TrackBusy { track, holder },
+        e => e.into(),
+    }
+}
+
+/// Runs an edit and stamps `updated_at` when it changed something.
+fn stamped(
+    d: &mut Download,
+    now: DateTime<Utc>,
+    edit: impl FnOnce(&mut Download) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    let before = d.clone();
+    edit(d)?;
+    if *d != before {
+        d.updated_at = now;
+    }
+    Ok(())
 }
 
 pub(super) fn millis(t: DateTime<Utc>) -> i64 {

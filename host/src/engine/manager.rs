@@ -19,7 +19,7 @@ use super::provider_slot::{ProviderOptions, ProviderSlot};
 use super::settings::EngineSettings;
 use super::transitions::IllegalTransition;
 use super::{dispatcher, housekeeping, reconciler};
-use crate::store::{Inserted, StatusCounts, Store, StoreError};
+use crate::store::{Inserted, StatusCounts, Store, StoreError, Updated};
 
 const PAUSED_FLAG: &str = "dispatch_paused";
 
@@ -608,123 +608,80 @@ impl DownloadManager {
     }
 
     pub fn cancel(&self, id: Uuid) -> Result<Download, EngineError> {
-        let updated = self.core.apply(id, |d, now| {
-            move_to(d, Status::Cancelled, now)?;
-            d.status_message = Some("Cancelled".into());
-            d.speed_bytes_per_sec = 0.0;
-            d.next_retry_at = None;
-            d.external_id = None;
-            Ok(())
-        })?;
-        self.core.cancel_released(&updated.before);
-        Ok(updated.after)
+        self.act_on(id, Edit::Cancel)
     }
 
     /// Holds a download back. A provider that can pause holds its transfer, which carries on
     /// at resume; any other transfer is cancelled at the provider (slskd cannot pause) and
     /// starts over on resume.
     pub fn pause(&self, id: Uuid) -> Result<Download, EngineError> {
-        let provider_id = self.get(id)?.provider_id;
-        let can_pause = self
-            .core
-            .slot(&provider_id)
-            .and_then(|s| s.provider())
-            .is_some_and(|p| p.descriptor().capabilities.pause);
-        let updated = self.core.apply(id, |d, now| {
-            let held = d.provider_id == provider_id && keeps_transfer_when_paused(d, can_pause);
-            move_to(d, Status::Paused, now)?;
-            d.speed_bytes_per_sec = 0.0;
-            if held {
-                d.status_message = Some(format!("Paused at {}", d.provider_name));
-            } else {
-                d.status_message = Some("Paused".into());
-                d.external_id = None;
-                d.transfer_requested_at = None;
-                d.bytes_downloaded = 0;
-            }
-            Ok(())
-        })?;
-        if updated.after.external_id.is_some() {
-            self.core.hold_transfer(&updated.after, true);
-        } else {
-            self.core.cancel_released(&updated.before);
-        }
-        Ok(updated.after)
+        self.act_on(id, Edit::Pause)
     }
 
     pub fn resume(&self, id: Uuid) -> Result<Download, EngineError> {
-        let updated = self.core.apply(id, |d, now| {
-            if d.status != Status::Paused {
-                return Err(EngineError::WrongState(format!(
-                    "only a paused download can be resumed; this one is {}",
-                    d.status
-                )));
-            }
-            if d.external_id.is_some() {
-                // The provider held the transfer: it carries on where it stopped.
-                move_to(d, Status::Queued, now)?;
-                d.status_message = Some(format!("Resuming at {}", d.provider_name));
-            } else {
-                move_to(d, Status::Waiting, now)?;
-                d.status_message = None;
-            }
-            Ok(())
-        })?;
-        if updated.after.external_id.is_some() {
-            self.core.hold_transfer(&updated.after, false);
-        }
-        Ok(updated.after)
+        self.act_on(id, Edit::Resume)
     }
 
     /// Puts a failed or cancelled download back in the queue with a fresh retry budget. It
     /// never reuses the old provider transfer, and it is refused while another download of
     /// the same track is active.
     pub fn retry(&self, id: Uuid) -> Result<Download, EngineError> {
-        let updated = self.core.apply(id, |d, now| {
-            if !matches!(d.status, Status::Failed | Status::Cancelled) {
-                return Err(EngineError::WrongState(format!(
-                    "only a failed or cancelled download can be retried; this one is {}",
-                    d.status
-                )));
-            }
-            move_to(d, Status::Waiting, now)?;
-            d.retry_count = 0;
-            d.next_retry_at = None;
-            d.error_message = None;
-            d.failure_cause = None;
-            d.status_message = Some("Queued again".into());
-            d.external_id = None;
-            d.transfer_requested_at = None;
-            d.bytes_downloaded = 0;
-            d.speed_bytes_per_sec = 0.0;
-            if let Some(s) = &d.source
-                && d.has_tried(&s.peer, s.key())
-            {
-                d.source = None;
-                d.source_fixed = false;
-            }
-            Ok(())
-        })?;
-        Ok(updated.after)
+        self.act_on(id, Edit::Retry)
     }
 
     pub fn set_priority(&self, id: Uuid, priority: i32) -> Result<Download, EngineError> {
-        if !(-1000..=1000).contains(&priority) {
-            return Err(EngineError::Invalid(
-                "priority must be between -1000 and 1000".into(),
-            ));
+        self.act_on(id, Edit::Priority(priority))
+    }
+
+    fn act_on(&self, id: Uuid, edit: Edit) -> Result<Download, EngineError> {
+        self.act_on_many(&[id], edit)?
+            .pop()
+            .unwrap_or(Err(EngineError::NotFound(id)))
+    }
+
+    /// One user action on many downloads, written in one durable transaction. Each id gets
+    /// its own verdict (a refused one is left as it was); fails as a whole only when the
+    /// store does.
+    pub fn act_on_many(
+        &self,
+        ids: &[Uuid],
+        edit: Edit,
+    ) -> Result<Vec<Result<Download, EngineError>>, EngineError> {
+        if let Edit::Priority(p) = edit
+            && !(-1000..=1000).contains(&p)
+        {
+            return Ok(ids
+                .iter()
+                .map(|_| {
+                    Err(EngineError::Invalid(
+                        "priority must be between -1000 and 1000".into(),
+                    ))
+                })
+                .collect());
         }
-        let updated = self.core.apply(id, |d, _| {
-            if d.status.is_terminal() {
-                return Err(EngineError::WrongState(format!(
-                    "a {} download has no priority to change",
-                    d.status
-                )));
+        let verdicts = self
+            .core
+            .apply_many(ids, |d, now| edit_record(&self.core, edit, d, now))?;
+        Ok(verdicts
+            .into_iter()
+            .map(|v| v.map(|updated| self.after_edit(edit, updated)))
+            .collect())
+    }
+
+    /// What an edit asks of the provider once it is written.
+    fn after_edit(&self, edit: Edit, updated: Updated) -> Download {
+        match edit {
+            Edit::Cancel => self.core.cancel_released(&updated.before),
+            Edit::Pause if updated.after.external_id.is_some() => {
+                self.core.hold_transfer(&updated.after, true);
             }
-            d.priority = priority;
-            Ok(())
-        })?;
-        Ok(updated.after)
+            Edit::Pause => self.core.cancel_released(&updated.before),
+            Edit::Resume if updated.after.external_id.is_some() => {
+                self.core.hold_transfer(&updated.after, false);
+            }
+            Edit::Resume | Edit::Retry | Edit::Priority(_) => {}
+        }
+        updated.after
     }
 
     /// Holds or releases the whole queue (persisted): nothing new is dispatched while paused.
@@ -739,10 +696,18 @@ impl DownloadManager {
         self.core.is_paused()
     }
 
+    /// Retries every failed download, in one transaction.
     pub fn retry_all_failed(&self) -> Result<usize, EngineError> {
+        let ids: Vec<Uuid> = self
+            .core
+            .store()
+            .with_status(Status::Failed)?
+            .iter()
+            .map(|d| d.id)
+            .collect();
         let mut retried = 0;
-        for d in self.core.store().with_status(Status::Failed)? {
-            match self.retry(d.id) {
+        for verdict in self.act_on_many(&ids, Edit::Retry)? {
+            match verdict {
                 Ok(_) => retried += 1,
                 Err(
                     EngineError::NotFound(_)
@@ -878,6 +843,101 @@ impl DownloadManager {
 /// A provider's persisted breaker, unless it was recorded under another configuration (then
 /// it describes another setup: a fixed URL or key must not wait out the old one's failures).
 /// Whether pausing `d` keeps its transfer at the provider (which must be able to pause it).
+/// A user action on one download (alone or in a batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    Cancel,
+    Pause,
+    Resume,
+    Retry,
+    Priority(i32),
+}
+
+/// Applies a user action to a record, or refuses it.
+fn edit_record(
+    core: &Core,
+    edit: Edit,
+    d: &mut Download,
+    now: DateTime<Utc>,
+) -> Result<(), EngineError> {
+    match edit {
+        Edit::Cancel => {
+            move_to(d, Status::Cancelled, now)?;
+            d.status_message = Some("Cancelled".into());
+            d.speed_bytes_per_sec = 0.0;
+            d.next_retry_at = None;
+            d.external_id = None;
+        }
+        Edit::Pause => {
+            let can_pause = core
+                .slot(&d.provider_id)
+                .and_then(|s| s.provider())
+                .is_some_and(|p| p.descriptor().capabilities.pause);
+            let held = keeps_transfer_when_paused(d, can_pause);
+            move_to(d, Status::Paused, now)?;
+            d.speed_bytes_per_sec = 0.0;
+            if held {
+                d.status_message = Some(format!("Paused at {}", d.provider_name));
+            } else {
+                d.status_message = Some("Paused".into());
+                d.external_id = None;
+                d.transfer_requested_at = None;
+                d.bytes_downloaded = 0;
+            }
+        }
+        Edit::Resume => {
+            if d.status != Status::Paused {
+                return Err(EngineError::WrongState(format!(
+                    "only a paused download can be resumed; this one is {}",
+                    d.status
+                )));
+            }
+            if d.external_id.is_some() {
+                // The provider held the transfer: it carries on where it stopped.
+                move_to(d, Status::Queued, now)?;
+                d.status_message = Some(format!("Resuming at {}", d.provider_name));
+            } else {
+                move_to(d, Status::Waiting, now)?;
+                d.status_message = None;
+            }
+        }
+        Edit::Retry => {
+            if !matches!(d.status, Status::Failed | Status::Cancelled) {
+                return Err(EngineError::WrongState(format!(
+                    "only a failed or cancelled download can be retried; this one is {}",
+                    d.status
+                )));
+            }
+            move_to(d, Status::Waiting, now)?;
+            d.retry_count = 0;
+            d.next_retry_at = None;
+            d.error_message = None;
+            d.failure_cause = None;
+            d.status_message = Some("Queued again".into());
+            d.external_id = None;
+            d.transfer_requested_at = None;
+            d.bytes_downloaded = 0;
+            d.speed_bytes_per_sec = 0.0;
+            if let Some(s) = &d.source
+                && d.has_tried(&s.peer, s.key())
+            {
+                d.source = None;
+                d.source_fixed = false;
+            }
+        }
+        Edit::Priority(priority) => {
+            if d.status.is_terminal() {
+                return Err(EngineError::WrongState(format!(
+                    "a {} download has no priority to change",
+                    d.status
+                )));
+            }
+            d.priority = priority;
+        }
+    }
+    Ok(())
+}
+
 fn keeps_transfer_when_paused(d: &Download, provider_can_pause: bool) -> bool {
     provider_can_pause
         && d.external_id.is_some()

@@ -1,8 +1,12 @@
 //! Persistence in redb: downloads, the secondary indexes the queries need, and per-status
 //! counters written in the same transaction as every change, so statistics are O(1) and never
-//! disagree with the list. Every write is a durable commit before the caller announces it.
+//! disagree with the list. Every write is a durable commit before the caller announces it;
+//! writes that arrive together share one commit (`writer`).
 
+mod counters;
+mod encoding;
 mod tables;
+mod writer;
 
 use std::path::{Path, PathBuf};
 
@@ -13,10 +17,16 @@ use uuid::Uuid;
 
 use crate::engine::breaker::Breaker;
 use crate::engine::download::{Download, Status};
+use counters::{Deltas, Tallies};
 use tables::*;
+use writer::Writer;
 
 /// The schema this build writes. Opening a database written by a newer build is refused.
-pub const SCHEMA_VERSION: u64 = 1;
+/// 1: records as JSON. 2: records in `encoding`'s binary format (schema 1 is migrated at open).
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// Schema-1 records rewritten per transaction by the migration.
+const MIGRATION_CHUNK: usize = 2000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -34,6 +44,9 @@ pub enum StoreError {
     Corrupt { id: Uuid, message: String },
     #[error("download {0} not found")]
     NotFound(Uuid),
+    /// The write shared its commit with one that failed: nothing of it was written.
+    #[error("nothing was written: {0}")]
+    Aborted(String),
     /// A change would make a second active download of one track.
     #[error("track {track} already has an active download ({holder})")]
     TrackBusy { track: String, holder: Uuid },
@@ -99,6 +112,8 @@ pub struct Store {
     db: Database,
     /// The first storage failure, once there is one; see [`StorageFailure`].
     failure: watch::Sender<Option<StorageFailure>>,
+    /// Groups writes into shared commits and keeps the counters in memory.
+    writer: Writer,
 }
 
 /// A read transaction: every read through it sees the store at the moment it was taken.
@@ -180,17 +195,104 @@ pub struct Updated {
     pub after: Download,
 }
 
-fn encode(d: &Download) -> Vec<u8> {
-    // A Download always serialises: no maps with non-string keys, no non-finite floats
-    // reach it (speeds are clamped where they enter).
-    serde_json::to_vec(d).unwrap_or_default()
+fn encode(d: &Download) -> Result<Vec<u8>, StoreError> {
+    encoding::encode(d).map_err(|e| StoreError::Corrupt {
+        id: d.id,
+        message: e.to_string(),
+    })
 }
 
 fn decode(id: u128, bytes: &[u8]) -> Result<Download, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+    encoding::decode(Uuid::from_u128(id), bytes).map_err(|e| StoreError::Corrupt {
         id: Uuid::from_u128(id),
         message: e.to_string(),
     })
+}
+
+/// One record's outcome in `update_many`: its edit's verdict, or why the store refused it
+/// (not found, track busy, unreadable).
+pub type EachUpdated<E> = Result<Result<Updated, E>, StoreError>;
+
+/// Reads a download, lets `change` modify it, and writes it back in `txn`. Refusals (not
+/// found, `change`'s error, track busy) come before any write.
+fn update_in<E>(
+    txn: &WriteTransaction,
+    deltas: &mut Deltas,
+    id: Uuid,
+    change: impl FnOnce(&mut Download) -> Result<(), E>,
+) -> Result<Result<Updated, E>, StoreError> {
+    deltas.nothing_yet();
+    let before = {
+        let table = txn.open_table(DOWNLOADS)?;
+        let Some(raw) = table.get(id.as_u128())? else {
+            return Err(StoreError::NotFound(id));
+        };
+        decode(id.as_u128(), raw.value())?
+    };
+    let mut after = before.clone();
+    if let Err(e) = change(&mut after) {
+        return Ok(Err(e));
+    }
+    if after != before {
+        write_download(txn, deltas, Some(&before), Some(&after))?;
+    }
+    Ok(Ok(Updated { before, after }))
+}
+
+/// Rewrites schema-1 (JSON) records in the current format, `MIGRATION_CHUNK` a transaction,
+/// and records the new schema in the last one. Each chunk commits on its own: after a crash
+/// the version still says 1, both forms read, and the next start carries on. A record that
+/// cannot be read is left as it is (reading it fails, as it did before). Returns how many were
+/// rewritten.
+fn migrate(db: &Database) -> Result<usize, StoreError> {
+    let version = {
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        meta.get("schema_version")?.map(|v| u64_from(v.value()))
+    };
+    if version.is_some_and(|v| v >= SCHEMA_VERSION) {
+        return Ok(0);
+    }
+    let mut next = Some(0u128);
+    let mut rewritten = 0;
+    while let Some(start) = next {
+        let txn = db.begin_write()?;
+        {
+            let mut records = txn.open_table(DOWNLOADS)?;
+            let chunk = records
+                .range(start..)?
+                .take(MIGRATION_CHUNK)
+                .map(|e| e.map(|(k, v)| (k.value(), v.value().to_vec())))
+                .collect::<Result<Vec<_>, _>>()?;
+            next = match chunk.last() {
+                Some((last, _)) if chunk.len() == MIGRATION_CHUNK => last.checked_add(1),
+                _ => None,
+            };
+            for (id, raw) in chunk {
+                if encoding::is_current(&raw) {
+                    continue;
+                }
+                match decode(id, &raw) {
+                    Ok(d) => {
+                        records.insert(id, encode(&d)?.as_slice())?;
+                        rewritten += 1;
+                    }
+                    Err(e) => tracing::warn!("migration leaves a record as it was: {e}"),
+                }
+            }
+        }
+        if next.is_none() {
+            txn.open_table(META)?
+                .insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())?;
+        }
+        txn.commit()?;
+    }
+    if rewritten > 0 {
+        tracing::info!(
+            "database migrated to schema {SCHEMA_VERSION}: {rewritten} records rewritten"
+        );
+    }
+    Ok(rewritten)
 }
 
 fn minute(t: DateTime<Utc>) -> i64 {
@@ -213,15 +315,27 @@ impl Store {
                 .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
         }
         let db = Database::create(path).map_err(|e| open_err(e.to_string()))?;
-        let store = Store {
-            db,
-            failure: watch::Sender::new(None),
-        };
-        match store.checked(|| store.prepare(path)) {
-            Ok(()) => Ok(store),
+        let ready = prepare(&db, path)
+            .and_then(|()| migrate(&db))
+            .and_then(|_| Tallies::load(&db));
+        match ready {
+            Ok(tallies) => Ok(Store {
+                db,
+                failure: watch::Sender::new(None),
+                writer: Writer::new(tallies),
+            }),
             Err(StoreError::Failed(failure)) => Err(open_err(failure.to_string())),
             Err(other) => Err(other),
         }
+    }
+
+    /// Runs a write in the current group's transaction (see `writer`); answers once it is
+    /// durable. `op` must refuse before its first write.
+    fn write<R>(
+        &self,
+        op: impl FnOnce(&WriteTransaction, &mut Deltas) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.checked(|| self.writer.write(&self.db, op))
     }
 
     /// Says when the store has failed for good (see [`StorageFailure`]): the service should stop.
@@ -248,48 +362,50 @@ impl Store {
             other => other,
         })
     }
+}
 
-    /// Checks the schema version and creates every table.
-    fn prepare(&self, path: &Path) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let found = meta.get("schema_version")?.map(|v| u64_from(v.value()));
-            match found {
-                Some(v) if v > SCHEMA_VERSION => {
-                    return Err(StoreError::NewerSchema {
-                        path: path.to_path_buf(),
-                        found: v,
-                    });
-                }
-                Some(_) => {}
-                None => {
-                    meta.insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())?;
-                }
+/// Checks the schema version and creates every table.
+fn prepare(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get("schema_version")?.map(|v| u64_from(v.value()));
+        match found {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StoreError::NewerSchema {
+                    path: path.to_path_buf(),
+                    found: v,
+                });
             }
-            // Create every table, so that reads never meet a missing one.
-            txn.open_table(DOWNLOADS)?;
-            txn.open_table(BY_STATUS)?;
-            txn.open_table(DISPATCH)?;
-            txn.open_table(BY_TERMINAL)?;
-            txn.open_table(BY_EXTERNAL)?;
-            txn.open_table(ACTIVE_TRACK)?;
-            txn.open_table(IDEMPOTENCY)?;
-            txn.open_table(IDEMPOTENCY_BY_AGE)?;
-            txn.open_table(COUNTERS)?;
-            txn.open_table(TERMINAL_BUCKETS)?;
-            txn.open_table(BREAKERS)?;
-            txn.open_table(RETRY_DUE)?;
-            txn.open_table(RELEASED)?;
-            if meta.get(KEYS_BY_AGE_FLAG)?.is_none() {
-                index_keys_by_age(&txn)?;
-                meta.insert(KEYS_BY_AGE_FLAG, [1u8].as_slice())?;
+            Some(_) => {}
+            None => {
+                meta.insert("schema_version", SCHEMA_VERSION.to_le_bytes().as_slice())?;
             }
         }
-        txn.commit()?;
-        Ok(())
+        // Create every table, so that reads never meet a missing one.
+        txn.open_table(DOWNLOADS)?;
+        txn.open_table(BY_STATUS)?;
+        txn.open_table(DISPATCH)?;
+        txn.open_table(BY_TERMINAL)?;
+        txn.open_table(BY_EXTERNAL)?;
+        txn.open_table(ACTIVE_TRACK)?;
+        txn.open_table(IDEMPOTENCY)?;
+        txn.open_table(IDEMPOTENCY_BY_AGE)?;
+        txn.open_table(COUNTERS)?;
+        txn.open_table(TERMINAL_BUCKETS)?;
+        txn.open_table(BREAKERS)?;
+        txn.open_table(RETRY_DUE)?;
+        txn.open_table(RELEASED)?;
+        if meta.get(KEYS_BY_AGE_FLAG)?.is_none() {
+            index_keys_by_age(&txn)?;
+            meta.insert(KEYS_BY_AGE_FLAG, [1u8].as_slice())?;
+        }
     }
+    txn.commit()?;
+    Ok(())
+}
 
+impl Store {
     /// Adds a new download unless its idempotency key was seen (by a download created at or
     /// after `keys_valid_since`: older keys have expired) or its track already has an active
     /// download — checked in the same write transaction, so two concurrent requests cannot both
@@ -300,8 +416,7 @@ impl Store {
         idempotency_key: Option<&str>,
         keys_valid_since: DateTime<Utc>,
     ) -> Result<Inserted, StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_write()?;
+        self.write(|txn, deltas| {
             let existing = {
                 let by_key = match idempotency_key {
                     Some(key) => txn.open_table(IDEMPOTENCY)?.get(key)?.map(|v| v.value()),
@@ -326,16 +441,15 @@ impl Store {
                 }
             };
             if let Some(existing) = existing {
-                txn.abort()?;
+                deltas.nothing_yet();
                 return Ok(Inserted::Existing(Box::new(existing)));
             }
-            write_download(&txn, None, Some(d))?;
+            write_download(txn, deltas, None, Some(d))?;
             if let Some(key) = idempotency_key {
                 txn.open_table(IDEMPOTENCY)?.insert(key, d.id.as_u128())?;
                 txn.open_table(IDEMPOTENCY_BY_AGE)?
                     .insert((millis(d.created_at), key), ())?;
             }
-            txn.commit()?;
             Ok(Inserted::Created)
         })
     }
@@ -347,47 +461,46 @@ impl Store {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_write()?;
-            let mut forgotten = 0;
-            {
-                let mut by_age = txn.open_table(IDEMPOTENCY_BY_AGE)?;
-                let mut keys = txn.open_table(IDEMPOTENCY)?;
-                let records = txn.open_table(DOWNLOADS)?;
-                let old: Vec<(i64, String)> = by_age
-                    .range((i64::MIN, "")..(millis(before), ""))?
-                    .take(limit)
-                    .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
-                    .collect::<Result<_, _>>()?;
-                for (ms, key) in old {
-                    by_age.remove((ms, key.as_str()))?;
-                    let Some(id) = keys.get(key.as_str())?.map(|v| v.value()) else {
-                        continue;
-                    };
-                    let still_fresh = match records.get(id)? {
-                        Some(raw) => decode(id, raw.value())?.created_at >= before,
-                        None => false,
-                    };
-                    if !still_fresh {
-                        keys.remove(key.as_str())?;
-                        forgotten += 1;
-                    }
+        self.write(|txn, _| {
+            let mut by_age = txn.open_table(IDEMPOTENCY_BY_AGE)?;
+            let mut keys = txn.open_table(IDEMPOTENCY)?;
+            let records = txn.open_table(DOWNLOADS)?;
+            let old: Vec<(i64, String)> = by_age
+                .range((i64::MIN, "")..(millis(before), ""))?
+                .take(limit)
+                .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
+                .collect::<Result<_, _>>()?;
+            // Decide everything first: an unreadable record refuses before any write.
+            let mut forget = Vec::new();
+            for (_, key) in &old {
+                let Some(id) = keys.get(key.as_str())?.map(|v| v.value()) else {
+                    continue;
+                };
+                let still_fresh = match records.get(id)? {
+                    Some(raw) => decode(id, raw.value())?.created_at >= before,
+                    None => false,
+                };
+                if !still_fresh {
+                    forget.push(key.as_str());
                 }
             }
-            txn.commit()?;
-            Ok(forgotten)
+            for (ms, key) in &old {
+                by_age.remove((*ms, key.as_str()))?;
+            }
+            for key in &forget {
+                keys.remove(*key)?;
+            }
+            Ok(forget.len())
         })
     }
 
     /// Adds many new downloads in one durable transaction (imports, benchmarks). Unlike
     /// `insert_unless_known` it does not look for duplicates: the caller vouches for them.
     pub fn insert_batch(&self, downloads: &[Download]) -> Result<(), StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_write()?;
+        self.write(|txn, deltas| {
             for d in downloads {
-                write_download(&txn, None, Some(d))?;
+                write_download(txn, deltas, None, Some(d))?;
             }
-            txn.commit()?;
             Ok(())
         })
     }
@@ -399,51 +512,51 @@ impl Store {
         id: Uuid,
         change: impl FnOnce(&mut Download) -> Result<(), E>,
     ) -> Result<Result<Updated, E>, StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_write()?;
-            let before = {
-                let table = txn.open_table(DOWNLOADS)?;
-                let Some(raw) = table.get(id.as_u128())? else {
-                    return Err(StoreError::NotFound(id));
-                };
-                decode(id.as_u128(), raw.value())?
-            };
-            let mut after = before.clone();
-            if let Err(e) = change(&mut after) {
-                txn.abort()?;
-                return Ok(Err(e));
+        self.write(|txn, deltas| update_in(txn, deltas, id, change))
+    }
+
+    /// `update` for many downloads in one transaction: each gets its own verdict, and one
+    /// that is refused (not found, `change`'s error, track busy) writes nothing and leaves
+    /// the others be. Fails as a whole only on a storage failure.
+    pub fn update_many<E>(
+        &self,
+        ids: &[Uuid],
+        mut change: impl FnMut(&mut Download) -> Result<(), E>,
+    ) -> Result<Vec<EachUpdated<E>>, StoreError> {
+        self.write(|txn, deltas| {
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                match update_in(txn, deltas, *id, &mut change) {
+                    Err(
+                        e @ (StoreError::NotFound(_)
+                        | StoreError::TrackBusy { .. }
+                        | StoreError::Corrupt { .. }),
+                    ) => out.push(Err(e)),
+                    Err(e) => return Err(e),
+                    Ok(verdict) => out.push(Ok(verdict)),
+                }
             }
-            if after != before {
-                write_download(&txn, Some(&before), Some(&after))?;
-                txn.commit()?;
-            } else {
-                txn.abort()?;
-            }
-            Ok(Ok(Updated { before, after }))
+            Ok(out)
         })
     }
 
     /// Removes downloads; returns how many were removed.
     pub fn delete(&self, ids: &[Uuid]) -> Result<usize, StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_write()?;
-            let mut removed = 0;
-            for id in ids {
-                let existing = {
-                    let table = txn.open_table(DOWNLOADS)?;
-                    let raw = table.get(id.as_u128())?;
-                    match raw {
-                        Some(raw) => Some(decode(id.as_u128(), raw.value())?),
-                        None => None,
+        self.write(|txn, deltas| {
+            // Read them all first: an unreadable record refuses before any write.
+            let mut existing = Vec::new();
+            {
+                let table = txn.open_table(DOWNLOADS)?;
+                for id in ids {
+                    if let Some(raw) = table.get(id.as_u128())? {
+                        existing.push(decode(id.as_u128(), raw.value())?);
                     }
-                };
-                if let Some(d) = existing {
-                    write_download(&txn, Some(&d), None)?;
-                    removed += 1;
                 }
             }
-            txn.commit()?;
-            Ok(removed)
+            for d in &existing {
+                write_download(txn, deltas, Some(d), None)?;
+            }
+            Ok(existing.len())
         })
     }
 
@@ -643,8 +756,19 @@ impl Store {
         })
     }
 
-    /// Per-status counts: O(1), from the counters table.
+    /// Per-status counts: from memory, as the last commit left the counters table.
     pub fn counts(&self) -> Result<StatusCounts, StoreError> {
+        Ok(self.writer.tallies().counts())
+    }
+
+    /// How many downloads now in `status` reached it at or after `since` (minute resolution):
+    /// a bounded sum over the per-minute buckets kept in memory.
+    pub fn terminal_since(&self, status: Status, since: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(self.writer.tallies().since(status, minute(since)))
+    }
+
+    /// The counters as the tables hold them (what the copy in memory must equal).
+    pub fn counts_stored(&self) -> Result<(StatusCounts, Vec<((u8, i64), u64)>), StoreError> {
         self.checked(|| {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(COUNTERS)?;
@@ -652,23 +776,23 @@ impl Store {
             for s in Status::ALL {
                 counts.0[usize::from(s.code())] = table.get(s.code())?.map_or(0, |v| v.value());
             }
-            Ok(counts)
+            let mut buckets = Vec::new();
+            for entry in txn.open_table(TERMINAL_BUCKETS)?.iter()? {
+                let (k, v) = entry?;
+                buckets.push((k.value(), v.value()));
+            }
+            Ok((counts, buckets))
         })
     }
 
-    /// How many downloads now in `status` reached it at or after `since` (minute resolution):
-    /// a bounded sum over per-minute buckets, whatever the number of stored downloads.
-    pub fn terminal_since(&self, status: Status, since: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_read()?;
-            let table = txn.open_table(TERMINAL_BUCKETS)?;
-            let code = status.code();
-            let mut total = 0;
-            for entry in table.range((code, minute(since))..=(code, i64::MAX))? {
-                total += entry?.1.value();
-            }
-            Ok(total)
-        })
+    /// Durable commits since open: fewer than writes when writes were grouped.
+    pub fn commits(&self) -> u64 {
+        self.writer.commits()
+    }
+
+    /// The per-minute buckets as kept in memory (for comparing with `counts_stored`).
+    pub fn buckets_in_memory(&self) -> Vec<((u8, i64), u64)> {
+        self.writer.tallies().buckets()
     }
 
     /// Counts by a full scan of the records: what the counters must always equal.
@@ -704,11 +828,9 @@ impl Store {
     }
 
     pub fn set_flag(&self, name: &str, on: bool) -> Result<(), StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_write()?;
+        self.write(|txn, _| {
             txn.open_table(META)?
                 .insert(name, [u8::from(on)].as_slice())?;
-            txn.commit()?;
             Ok(())
         })
     }
@@ -721,13 +843,11 @@ impl Store {
         external_id: &str,
         released: &Released,
     ) -> Result<(), StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_write()?;
+        self.write(|txn, _| {
             txn.open_table(RELEASED)?.insert(
                 (provider_id, external_id),
                 serde_json::to_vec(released).unwrap_or_default().as_slice(),
             )?;
-            txn.commit()?;
             Ok(())
         })
     }
@@ -759,23 +879,19 @@ impl Store {
         external_id: &str,
         entry: Option<&Released>,
     ) -> Result<(), StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_write()?;
-            {
-                let mut table = txn.open_table(RELEASED)?;
-                match entry {
-                    Some(r) => {
-                        table.insert(
-                            (provider_id, external_id),
-                            serde_json::to_vec(r).unwrap_or_default().as_slice(),
-                        )?;
-                    }
-                    None => {
-                        table.remove((provider_id, external_id))?;
-                    }
+        self.write(|txn, _| {
+            let mut table = txn.open_table(RELEASED)?;
+            match entry {
+                Some(r) => {
+                    table.insert(
+                        (provider_id, external_id),
+                        serde_json::to_vec(r).unwrap_or_default().as_slice(),
+                    )?;
+                }
+                None => {
+                    table.remove((provider_id, external_id))?;
                 }
             }
-            txn.commit()?;
             Ok(())
         })
     }
@@ -791,12 +907,10 @@ impl Store {
     }
 
     pub fn save_breaker(&self, provider_id: &str, breaker: &Breaker) -> Result<(), StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_write()?;
-            let bytes = serde_json::to_vec(breaker).unwrap_or_default();
+        let bytes = serde_json::to_vec(breaker).unwrap_or_default();
+        self.write(|txn, _| {
             txn.open_table(BREAKERS)?
                 .insert(provider_id, bytes.as_slice())?;
-            txn.commit()?;
             Ok(())
         })
     }
@@ -861,6 +975,7 @@ fn released_by(before: &Download, after: Option<&Download>) -> Option<(String, R
 /// every counter. The one place indexes are maintained, so they cannot drift apart.
 fn write_download(
     txn: &WriteTransaction,
+    deltas: &mut Deltas,
     before: Option<&Download>,
     after: Option<&Download>,
 ) -> Result<(), StoreError> {
@@ -870,8 +985,6 @@ fn write_download(
     let mut by_terminal = txn.open_table(BY_TERMINAL)?;
     let mut by_external = txn.open_table(BY_EXTERNAL)?;
     let mut active_track = txn.open_table(ACTIVE_TRACK)?;
-    let mut counters = txn.open_table(COUNTERS)?;
-    let mut buckets = txn.open_table(TERMINAL_BUCKETS)?;
     let mut retry_due = txn.open_table(RETRY_DUE)?;
     let mut released = txn.open_table(RELEASED)?;
 
@@ -885,6 +998,9 @@ fn write_download(
             holder: Uuid::from_u128(holder),
         });
     }
+    // Encoded before any write, so that a record that cannot be encoded writes nothing.
+    let encoded = after.map(encode).transpose()?;
+    deltas.written();
     if let Some(old) = before
         && let Some((external, entry)) = released_by(old, after)
     {
@@ -894,27 +1010,16 @@ fn write_download(
         )?;
     }
 
-    let mut bump = |status: Status, delta: i64| -> Result<(), StoreError> {
-        let current = counters.get(status.code())?.map_or(0, |v| v.value());
-        counters.insert(status.code(), current.saturating_add_signed(delta))?;
-        Ok(())
-    };
     if let Some(old) = before {
         let id = old.id.as_u128();
         by_status.remove((old.status.code(), id))?;
-        bump(old.status, -1)?;
+        deltas.status(old.status, -1);
         if old.status == Status::Waiting {
             dispatch.remove((-i64::from(old.priority), millis(old.created_at), id))?;
         }
         if let Some(at) = old.terminal_at() {
             by_terminal.remove((old.status.code(), millis(at), id))?;
-            let key = (old.status.code(), minute(at));
-            let n = buckets.get(key)?.map_or(0, |v| v.value());
-            if n <= 1 {
-                buckets.remove(key)?;
-            } else {
-                buckets.insert(key, n - 1)?;
-            }
+            deltas.bucket(old.status, minute(at), -1);
         }
         if let Some(ext) = &old.external_id {
             by_external.remove((old.provider_id.as_str(), ext.as_str()))?;
@@ -929,19 +1034,17 @@ fn write_download(
             records.remove(id)?;
         }
     }
-    if let Some(new) = after {
+    if let (Some(new), Some(encoded)) = (after, encoded) {
         let id = new.id.as_u128();
-        records.insert(id, encode(new).as_slice())?;
+        records.insert(id, encoded.as_slice())?;
         by_status.insert((new.status.code(), id), ())?;
-        bump(new.status, 1)?;
+        deltas.status(new.status, 1);
         if new.status == Status::Waiting {
             dispatch.insert((-i64::from(new.priority), millis(new.created_at), id), ())?;
         }
         if let Some(at) = new.terminal_at() {
             by_terminal.insert((new.status.code(), millis(at), id), ())?;
-            let key = (new.status.code(), minute(at));
-            let n = buckets.get(key)?.map_or(0, |v| v.value());
-            buckets.insert(key, n + 1)?;
+            deltas.bucket(new.status, minute(at), 1);
         }
         if let Some(ext) = &new.external_id {
             by_external.insert((new.provider_id.as_str(), ext.as_str()), id)?;
@@ -1226,5 +1329,163 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert_eq!(store.get(d.id).unwrap().unwrap(), d);
         assert!(store.flag("paused").unwrap());
+    }
+
+    /// Memory, tables and a recount agree.
+    fn assert_counters_agree(store: &Store) {
+        let (stored, buckets) = store.counts_stored().unwrap();
+        assert_eq!(store.counts().unwrap(), stored, "memory vs table counts");
+        assert_eq!(
+            stored,
+            store.recount().unwrap().0,
+            "table counts vs recount"
+        );
+        assert_eq!(
+            store.buckets_in_memory(),
+            buckets,
+            "memory vs table buckets"
+        );
+    }
+
+    #[test]
+    fn counters_in_memory_follow_commits_not_refusals_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let now = Utc::now();
+        let store = Store::open(&path).unwrap();
+        let ds: Vec<Download> = (0..12).map(|n| download(n, now)).collect();
+        store.insert_batch(&ds[..6]).unwrap();
+        for d in &ds[6..] {
+            store
+                .insert_unless_known(d, Some(&format!("k{}", d.id)), DateTime::UNIX_EPOCH)
+                .unwrap();
+        }
+        // A duplicate track: nothing written.
+        let mut twin = download(100, now);
+        twin.track_id = ds[0].track_id.clone();
+        assert!(matches!(
+            store
+                .insert_unless_known(&twin, None, DateTime::UNIX_EPOCH)
+                .unwrap(),
+            Inserted::Existing(_)
+        ));
+        for (i, d) in ds.iter().enumerate().take(8) {
+            let status = [
+                Status::Completed,
+                Status::Failed,
+                Status::Cancelled,
+                Status::Downloading,
+            ][i % 4];
+            set(&store, d.id, |d| {
+                d.status = status;
+                d.status_since = now - Duration::from_secs(60 * i as u64);
+            });
+        }
+        assert_counters_agree(&store);
+        // Refused changes: the closure's error, a missing record, a busy track.
+        let before = store.counts().unwrap();
+        assert!(matches!(
+            store.update(ds[9].id, |d| {
+                d.status = Status::Completed;
+                Err("no")
+            }),
+            Ok(Err("no"))
+        ));
+        assert!(matches!(
+            store.update::<()>(Uuid::new_v4(), |_| Ok(())),
+            Err(StoreError::NotFound(_))
+        ));
+        let busy_track = ds[10].track_id.clone();
+        assert!(matches!(
+            store.update::<()>(ds[0].id, |d| {
+                d.status = Status::Waiting;
+                d.track_id = busy_track;
+                Ok(())
+            }),
+            Err(StoreError::TrackBusy { .. })
+        ));
+        assert_eq!(store.counts().unwrap(), before);
+        assert_counters_agree(&store);
+        // Many at once, with a refusal among them.
+        let verdicts = store
+            .update_many(&[ds[3].id, ds[8].id, Uuid::new_v4(), ds[9].id], |d| {
+                if d.status == Status::Downloading {
+                    return Err("downloading");
+                }
+                d.status = Status::Completed;
+                d.completed_at = Some(now);
+                Ok(())
+            })
+            .unwrap();
+        assert!(matches!(verdicts[0], Ok(Err("downloading"))));
+        assert!(matches!(verdicts[1], Ok(Ok(_))));
+        assert!(matches!(verdicts[2], Err(StoreError::NotFound(_))));
+        assert!(matches!(verdicts[3], Ok(Ok(_))));
+        assert_eq!(
+            store.get(ds[3].id).unwrap().unwrap().status,
+            Status::Downloading
+        );
+        assert_counters_agree(&store);
+        assert_eq!(store.delete(&[ds[1].id, ds[2].id]).unwrap(), 2);
+        assert_counters_agree(&store);
+        let memory = (store.counts().unwrap(), store.buckets_in_memory());
+        let completed = store
+            .terminal_since(Status::Completed, now - Duration::from_secs(3600))
+            .unwrap();
+        assert_eq!(completed, store.recount().unwrap().0.get(Status::Completed));
+        drop(store);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!((store.counts().unwrap(), store.buckets_in_memory()), memory);
+        assert_counters_agree(&store);
+    }
+
+    #[test]
+    fn concurrent_writes_share_commits_and_each_gets_its_own_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let now = Utc::now();
+        let threads = 16;
+        let each = 40u32;
+        let start = store.commits();
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let store = &store;
+                scope.spawn(move || {
+                    for i in 0..each {
+                        let d = download(t * 1000 + i, now);
+                        store
+                            .insert_unless_known(&d, None, DateTime::UNIX_EPOCH)
+                            .unwrap();
+                        // Every other edit refuses: it must leave its record alone, and the
+                        // writes grouped with it must stand.
+                        let refused = i % 2 == 0;
+                        let result = store
+                            .update(d.id, |r| {
+                                r.status = Status::Paused;
+                                if refused { Err(()) } else { Ok(()) }
+                            })
+                            .unwrap();
+                        assert_eq!(result.is_err(), refused);
+                        let stored = store.get(d.id).unwrap().unwrap();
+                        let want = if refused {
+                            Status::Waiting
+                        } else {
+                            Status::Paused
+                        };
+                        assert_eq!(stored.status, want);
+                    }
+                });
+            }
+        });
+        let writes = u64::from(threads * each) * 2;
+        let commits = store.commits() - start;
+        assert_eq!(store.total().unwrap(), u64::from(threads * each));
+        assert_eq!(store.counts().unwrap().get(Status::Paused), writes / 4);
+        assert_counters_agree(&store);
+        assert!(
+            commits < writes * 3 / 4,
+            "{commits} commits for {writes} writes: not grouped"
+        );
     }
 }
