@@ -12,6 +12,9 @@ use super::StoreError;
 use super::tables::{COUNTERS, TERMINAL_BUCKETS};
 use crate::engine::download::Status;
 
+/// ((status code, unix minute), downloads that reached that terminal status in that minute).
+pub type Bucket = ((u8, i64), u64);
+
 /// Changes to the counters made by the writes of one operation or one group.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Deltas {
@@ -124,7 +127,7 @@ impl Tallies {
         StatusCounts(self.counts)
     }
 
-    pub fn buckets(&self) -> Vec<((u8, i64), u64)> {
+    pub fn buckets(&self) -> Vec<Bucket> {
         self.buckets.iter().map(|(k, n)| (*k, *n)).collect()
     }
 

@@ -3,7 +3,7 @@
 //! disagree with the list. Every write is a durable commit before the caller announces it;
 //! writes that arrive together share one commit (`writer`).
 
-mod counters;
+pub mod counters;
 mod encoding;
 mod tables;
 mod writer;
@@ -768,7 +768,7 @@ impl Store {
     }
 
     /// The counters as the tables hold them (what the copy in memory must equal).
-    pub fn counts_stored(&self) -> Result<(StatusCounts, Vec<((u8, i64), u64)>), StoreError> {
+    pub fn counts_stored(&self) -> Result<(StatusCounts, Vec<counters::Bucket>), StoreError> {
         self.checked(|| {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(COUNTERS)?;
@@ -791,7 +791,7 @@ impl Store {
     }
 
     /// The per-minute buckets as kept in memory (for comparing with `counts_stored`).
-    pub fn buckets_in_memory(&self) -> Vec<((u8, i64), u64)> {
+    pub fn buckets_in_memory(&self) -> Vec<counters::Bucket> {
         self.writer.tallies().buckets()
     }
 
