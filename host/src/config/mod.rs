@@ -3,6 +3,8 @@
 //! Environment keys are `TRIBUTARY_` + the TOML path with `__` between levels, e.g.
 //! `TRIBUTARY_SERVER__BIND=0.0.0.0:8765` or `TRIBUTARY_PROVIDERS__SLSKD__API_KEY=...`.
 
+pub mod check;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
