@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::api::access::AccessPolicy;
 use crate::api::host_names::AllowedHosts;
 use crate::api::live::LiveFeed;
-use crate::api::{AppState, HttpServer, router};
+use crate::api::{AppState, HttpServer, router, service};
 use crate::config::Config;
 use crate::engine::clock::SystemClock;
 use crate::engine::manager::{DownloadManager, Running};
@@ -53,7 +53,9 @@ impl App {
                 config.server.templates_dir.display()
             )
         })?;
-        let access = Arc::new(AccessPolicy::new(&config.auth)?);
+        let access = Arc::new(
+            AccessPolicy::new(&config.auth)?.with_metrics_token(config.metrics.token.as_deref())?,
+        );
         let hosts = AllowedHosts::new(&config.server.allowed_hosts)?;
         let insecure_notice = if !access.enabled() && !config.server.bind.ip().is_loopback() {
             if !config.auth.allow_unauthenticated_remote {
@@ -117,7 +119,9 @@ impl App {
             insecure_notice,
             access: access.enabled().then(|| access.clone()),
         };
-        let server = HttpServer::start(listener, router(state, access, hosts))?;
+        let metrics = engine.metrics().clone();
+        let routes = router(state, access, hosts, config.metrics.enabled);
+        let server = HttpServer::start(listener, service(routes, metrics))?;
         tracing::info!("Tributary listening on http://{}", server.addr);
         Ok(App {
             addr: server.addr,

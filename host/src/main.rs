@@ -51,10 +51,25 @@ enum Command {
     },
     /// Run the server against the built-in slskd emulator with a few downloads queued.
     Demo(tributary::demo::DemoOptions),
+    /// Work with config files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Work with provider plugins.
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a config file and report every problem in it at once (the file alone: TRIBUTARY_*
+    /// variables are not read). Exits non-zero when there is any.
+    Check {
+        /// The config file (TOML).
+        file: PathBuf,
     },
 }
 
@@ -83,6 +98,23 @@ enum PluginsCommand {
     },
 }
 
+fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
+    let problems = tributary::config::check::check_file(file)?;
+    if problems.is_empty() {
+        println!("{}: OK", file.display());
+        return Ok(());
+    }
+    for problem in &problems {
+        println!("{problem}");
+    }
+    let n = problems.len();
+    anyhow::bail!(
+        "{n} problem{} in {}",
+        if n == 1 { "" } else { "s" },
+        file.display()
+    )
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
@@ -107,6 +139,9 @@ fn main() -> ExitCode {
                 outcome
             }
             Command::Demo(options) => tributary::demo::run(options).await,
+            Command::Config {
+                command: ConfigCommand::Check { file },
+            } => check_config(&file),
             Command::Plugins {
                 command:
                     PluginsCommand::Check {

@@ -37,7 +37,11 @@ fn keys() -> Vec<ApiKeyConfig> {
 #[tokio::test]
 async fn each_route_answers_each_caller_as_it_should() {
     let emulator = fast_emulator().await;
-    let app = TestApp::start_with(&emulator, |c| c.auth.keys = keys()).await;
+    let app = TestApp::start_with(&emulator, |c| {
+        c.auth.keys = keys();
+        c.metrics.enabled = true;
+    })
+    .await;
     let zero = "00000000-0000-0000-0000-000000000000";
     let m = "/api/downloads/manager";
     // (method, path, JSON body): every route of the API and the pages.
@@ -60,6 +64,7 @@ async fn each_route_answers_each_caller_as_it_should() {
         (Method::GET, format!("{m}/center/htmx/failed"), None),
         (Method::GET, format!("/api/downloads/{zero}"), None),
         (Method::GET, "/api/openapi.json".into(), None),
+        (Method::GET, "/metrics".into(), None),
         (
             Method::POST,
             "/api/downloads".into(),

@@ -51,11 +51,27 @@ pub struct Caller {
 pub enum AccessConfigError {
     #[error("auth key {name:?}: {problem}")]
     Key { name: String, problem: String },
+    #[error("metrics.token must be at least {MIN_SECRET_CHARS} characters")]
+    MetricsToken,
 }
+
+/// The shortest key or token accepted: guessing one must be hopeless.
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// One `cidrs` entry: a network (`192.168.1.0/24`) or a single address (`::1`).
+pub fn parse_network(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+/// The path of the Prometheus endpoint, which may also answer to its own token.
+pub const METRICS_PATH: &str = "/metrics";
 
 pub struct AccessPolicy {
     keys: Vec<Key>,
     sessions: Mutex<HashMap<String, Session>>,
+    metrics_token: Option<String>,
 }
 
 impl AccessPolicy {
@@ -66,18 +82,17 @@ impl AccessPolicy {
                 name: k.name.clone(),
                 problem: problem.to_owned(),
             };
-            if k.key.chars().count() < 16 {
-                return Err(err("the key must be at least 16 characters"));
+            if k.key.chars().count() < MIN_SECRET_CHARS {
+                return Err(err(&format!(
+                    "the key must be at least {MIN_SECRET_CHARS} characters"
+                )));
             }
             let networks = k
                 .cidrs
                 .iter()
-                .map(|c| {
-                    c.parse::<IpNet>()
-                        .or_else(|_| c.parse::<IpAddr>().map(IpNet::from))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| err("every cidrs entry must be like 192.168.1.0/24 or ::1"))?;
+                .map(|c| parse_network(c))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| err("every cidrs entry must be like 192.168.1.0/24 or ::1"))?;
             keys.push(Key {
                 name: k.name.clone(),
                 secret: k.key.clone(),
@@ -88,7 +103,33 @@ impl AccessPolicy {
         Ok(AccessPolicy {
             keys,
             sessions: Mutex::new(HashMap::new()),
+            metrics_token: None,
         })
+    }
+
+    /// Lets `/metrics` answer to `token` (sent as `Authorization: Bearer <token>`): scrapers
+    /// speak bearer tokens, and a token that can only read metrics is safer in their config
+    /// than an API key.
+    pub fn with_metrics_token(mut self, token: Option<&str>) -> Result<Self, AccessConfigError> {
+        if let Some(t) = token {
+            if t.chars().count() < MIN_SECRET_CHARS {
+                return Err(AccessConfigError::MetricsToken);
+            }
+            self.metrics_token = Some(t.to_owned());
+        }
+        Ok(self)
+    }
+
+    /// `None` without a metrics token; otherwise whether the request carries it.
+    fn holds_metrics_token(&self, req: &Request) -> Option<bool> {
+        let token = self.metrics_token.as_ref()?;
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        Some(bool::from(token.as_bytes().ct_eq(given.as_bytes())))
     }
 
     /// With no key configured, everyone on the listening address may do everything.
@@ -352,6 +393,27 @@ impl Handler for Gate {
             ctrl.skip_rest();
             return e.write(res);
         }
+        if path == METRICS_PATH {
+            match self.policy.holds_metrics_token(req) {
+                Some(true) => {
+                    ctrl.call_next(req, depot, res).await;
+                    return;
+                }
+                // Without keys the token is the only way in.
+                Some(false) if !self.policy.enabled() => {
+                    ctrl.skip_rest();
+                    res.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    return ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "the metrics token is required (Authorization: Bearer ...)",
+                    )
+                    .write(res);
+                }
+                // No token configured, or keys may be used as well: the rules below.
+                _ => {}
+            }
+        }
         if !self.policy.enabled() || is_public(&path) {
             ctrl.call_next(req, depot, res).await;
             return;
@@ -371,7 +433,7 @@ impl Handler for Gate {
             }
             Ok(None) => {
                 ctrl.skip_rest();
-                if path.starts_with("/api/") {
+                if path.starts_with("/api/") || path == METRICS_PATH {
                     res.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
                         HeaderValue::from_static("X-API-Key"),

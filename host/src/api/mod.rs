@@ -12,6 +12,7 @@ mod input;
 pub mod live;
 mod login;
 mod manager_routes;
+mod metrics_route;
 mod pages;
 mod plugin_routes;
 mod state;
@@ -34,11 +35,13 @@ async fn not_found(req: &mut Request, res: &mut Response) {
     ApiError::not_found(format!("no route {} {}", req.method(), req.uri().path())).write(res);
 }
 
-/// Every route, with the OpenAPI document generated from them.
+/// Every route, with the OpenAPI document generated from them; `/metrics` only when
+/// `metrics` is on (off, it answers 404 like any unknown path).
 pub fn router(
     state: AppState,
     access: std::sync::Arc<access::AccessPolicy>,
     hosts: host_names::AllowedHosts,
+    metrics: bool,
 ) -> Router {
     use download_routes as d;
     use manager_routes as m;
@@ -83,7 +86,8 @@ pub fn router(
         .push(Router::with_path("{id}").get(plugin_routes::get_one));
     let api = Router::new().push(downloads).push(plugins);
     let doc = OpenApi::new("Tributary", env!("CARGO_PKG_VERSION")).merge_router(&api);
-    Router::new()
+    let mut root = Router::new()
+        .hoop(metrics_route::mark_matched)
         .hoop(salvo::affix_state::inject(std::sync::Arc::new(state)))
         .hoop(access::Gate {
             policy: access,
@@ -103,7 +107,16 @@ pub fn router(
         .push(Router::with_path("static/{**path}").get(pages::static_file))
         .push(Router::with_path("download-center").get(pages::center))
         .push(Router::with_path("favicon.ico").get(pages::favicon))
-        .push(Router::new().get(pages::center))
+        .push(Router::new().get(pages::center));
+    if metrics {
+        root = root.push(Router::with_path("metrics").get(metrics_route::metrics));
+    }
+    root
+}
+
+/// The router behind the hoop that counts every request (matched or not) into `metrics`.
+pub fn service(router: Router, metrics: crate::metrics::Metrics) -> Service {
+    Service::new(router).hoop(metrics_route::CountRequests { metrics })
 }
 
 /// gzip for pages, partials, JSON, CSV and assets: a 1,000-row `/active` or `/center` shrinks
@@ -149,12 +162,15 @@ impl HttpServer {
     }
 
     /// Serves `router` on an already bound listener.
-    pub fn start(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<HttpServer> {
+    pub fn start(
+        listener: tokio::net::TcpListener,
+        service: Service,
+    ) -> std::io::Result<HttpServer> {
         let addr = listener.local_addr()?;
         let acceptor = TcpAcceptor::try_from(listener)?;
         let server = Server::new(acceptor);
         let handle = server.handle();
-        let task = tokio::spawn(server.serve(router));
+        let task = tokio::spawn(server.serve(service));
         Ok(HttpServer { addr, handle, task })
     }
 

@@ -3,6 +3,8 @@
 //! Environment keys are `TRIBUTARY_` + the TOML path with `__` between levels, e.g.
 //! `TRIBUTARY_SERVER__BIND=0.0.0.0:8765` or `TRIBUTARY_PROVIDERS__SLSKD__API_KEY=...`.
 
+pub mod check;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,30 @@ pub struct Config {
     pub engine: EngineConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: `GET /metrics` in the Prometheus text format. Off unless enabled.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// A token a scraper may send as `Authorization: Bearer <token>` instead of an API key.
+    /// With it set, `/metrics` needs the token (or a key, when keys are configured).
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token itself never reaches a log.
+        f.debug_struct("MetricsConfig")
+            .field("enabled", &self.enabled)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 /// `[auth]`: optional API keys. With none, only loopback binds are allowed (unless the

@@ -15,7 +15,7 @@ pub enum CircuitState {
 }
 
 impl CircuitState {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             CircuitState::Closed => "closed",
             CircuitState::Open => "open",

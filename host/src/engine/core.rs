@@ -21,6 +21,7 @@ use super::provider_slot::ProviderSlot;
 use super::retry::RetryDecision;
 use super::settings::EngineSettings;
 use super::transitions::{IllegalTransition, check};
+use crate::metrics::Metrics;
 use crate::store::{Released, Store, StoreError, Updated};
 
 /// What was seen of one download's transfer and not necessarily written yet, and the
@@ -70,6 +71,8 @@ pub(super) struct Core {
     paused: AtomicBool,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Counters of what the engine commits (transitions, failures, bytes).
+    metrics: Metrics,
 }
 
 /// Moves a record to `to` (checked against the transition table), stamping the time.
@@ -118,6 +121,7 @@ impl Core {
             paused: AtomicBool::new(paused),
             stop,
             tasks: Mutex::new(Vec::new()),
+            metrics: Metrics::new(),
         }
     }
 
@@ -131,6 +135,10 @@ impl Core {
 
     pub fn settings(&self) -> &EngineSettings {
         &self.settings
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn slot(&self, id: &str) -> Option<Arc<ProviderSlot>> {
@@ -266,6 +274,12 @@ impl Core {
             }
             if updated.before.status != updated.after.status {
                 let a = &updated.after;
+                // Counted here, after the commit: every status change passes through `apply`.
+                self.metrics.transition(
+                    &a.provider_id,
+                    updated.before.status.as_str(),
+                    a.status.as_str(),
+                );
                 tracing::info!(
                     download = %a.id, from = %updated.before.status, to = %a.status,
                     provider = %a.provider_id,
@@ -432,7 +446,7 @@ impl Core {
     ) -> Result<Updated, EngineError> {
         let policy = self.settings.retry.clone();
         let max_attempts_kept = self.settings.max_attempts_kept;
-        self.apply(id, |d, now| {
+        let updated = self.apply(id, |d, now| {
             if d.status.is_terminal() || d.status == Status::Paused {
                 return Err(EngineError::Stale(d.id));
             }
@@ -491,7 +505,10 @@ impl Core {
                 }
             }
             Ok(())
-        })
+        })?;
+        self.metrics
+            .failure(&updated.before.provider_id, cause.as_str());
+        Ok(updated)
     }
 }
 

@@ -2,6 +2,7 @@
 //! breakers, runs the dispatcher and one reconciler per provider, and carries out the
 //! per-download actions. Every change is written durably, then announced.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -529,6 +530,7 @@ impl DownloadManager {
             now - self.core.settings().idempotency_key_ttl,
         )? {
             Inserted::Created => {
+                self.core.metrics().created(&download.provider_id);
                 tracing::info!(
                     download = %download.id,
                     provider = %download.provider_id,
@@ -770,6 +772,29 @@ impl DownloadManager {
                 .sum(),
             total_in_progress: g(Status::Pending) + g(Status::Queued) + g(Status::Downloading),
         })
+    }
+
+    /// The counters the engine feeds, to be exposed with the rest of the host's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        self.core.metrics()
+    }
+
+    /// Every stored download by status: the store's counters, no record read.
+    pub fn status_counts(&self) -> Result<Vec<(Status, u64)>, EngineError> {
+        let c = self.core.store().counts()?;
+        Ok(Status::ALL.iter().map(|s| (*s, c.get(*s))).collect())
+    }
+
+    /// Downloads in each non-terminal status, per provider, read from the store's by-status
+    /// index: bounded by the queue, unlike the history.
+    pub fn active_by_provider(&self) -> Result<BTreeMap<(Status, String), u64>, EngineError> {
+        let mut out = BTreeMap::new();
+        for status in Status::ALL.iter().filter(|s| !s.is_terminal()) {
+            for d in self.core.store().with_status(*status)? {
+                *out.entry((*status, d.provider_id)).or_default() += 1;
+            }
+        }
+        Ok(out)
     }
 
     pub fn health(&self) -> Vec<ProviderHealth> {

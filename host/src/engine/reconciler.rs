@@ -119,12 +119,16 @@ fn missing(core: &Core, d: &Download) -> Result<(), EngineError> {
 
 fn observe(core: &Core, d: &Download, t: &Transfer) -> Result<(), EngineError> {
     let now = core.now();
-    let live = {
+    let (live, grown) = {
         let mut all = core.live();
         let live = all.entry(d.id).or_insert_with(|| Live::fresh(d, now));
+        let before = live.bytes;
         note(live, t, now);
-        live.clone()
+        (live.clone(), live.bytes.saturating_sub(before))
     };
+    // Bytes count as they are seen to arrive, failed or not; a transfer restarted from zero
+    // counts again only past what it had (a fresh record starts from the stored progress).
+    core.metrics().downloaded(&d.provider_id, grown);
     let observed_status = d.status;
     let observed_external = d.external_id.clone();
     // Only the record we judged may be changed: a user's action in between wins.

@@ -1,5 +1,6 @@
 //! What each export of one plugin has done since it was loaded: calls, errors by kind, traps,
-//! and the spread of call durations (HDR histograms: bounded memory, exact enough percentiles).
+//! and the spread of call durations (HDR histograms: bounded memory, exact enough percentiles;
+//! plus the fixed buckets and exact sum that the Prometheus histogram exposes).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::engine::provider::ProviderError;
+use crate::metrics::CALL_DURATION_BOUNDS;
 
 /// Durations are kept in microseconds up to a minute (longer calls count as a minute: the
 /// sandbox's deadline ends them long before).
@@ -18,6 +20,9 @@ struct ExportCounters {
     errors: BTreeMap<&'static str, u64>,
     traps: u64,
     durations: Histogram<u64>,
+    /// Calls per bucket of `CALL_DURATION_BOUNDS`, the last one past its last bound.
+    buckets: [u64; CALL_DURATION_BOUNDS.len() + 1],
+    total: Duration,
 }
 
 impl ExportCounters {
@@ -29,6 +34,8 @@ impl ExportCounters {
             // Two significant digits: 1 % resolution.
             durations: Histogram::new_with_bounds(1, LONGEST_US, 2)
                 .expect("static histogram bounds are valid"),
+            buckets: [0; CALL_DURATION_BOUNDS.len() + 1],
+            total: Duration::ZERO,
         }
     }
 }
@@ -44,6 +51,10 @@ pub struct ExportSummary {
     pub traps: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Calls per bucket of `CALL_DURATION_BOUNDS` then past the last bound (not cumulative).
+    pub duration_buckets: Vec<u64>,
+    /// Exact total time spent in the export's calls.
+    pub duration_sum_seconds: f64,
 }
 
 #[derive(Default)]
@@ -65,6 +76,13 @@ impl CallStats {
         counters
             .durations
             .saturating_record(us.clamp(1, LONGEST_US));
+        let secs = took.as_secs_f64();
+        let bucket = CALL_DURATION_BOUNDS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(CALL_DURATION_BOUNDS.len());
+        counters.buckets[bucket] += 1;
+        counters.total += took;
         if let Err(e) = outcome {
             *counters.errors.entry(e.kind_name()).or_default() += 1;
             if matches!(e, ProviderError::Trapped { .. }) {
@@ -88,6 +106,8 @@ impl CallStats {
                 traps: c.traps,
                 p50_ms: c.durations.value_at_quantile(0.5) as f64 / 1000.0,
                 p99_ms: c.durations.value_at_quantile(0.99) as f64 / 1000.0,
+                duration_buckets: c.buckets.to_vec(),
+                duration_sum_seconds: c.total.as_secs_f64(),
             })
             .collect()
     }
@@ -128,5 +148,30 @@ mod tests {
         assert_eq!(enqueue.traps, 1);
         assert_eq!(enqueue.errors.get("rate-limited"), Some(&1));
         assert_eq!(enqueue.errors.get("trapped"), Some(&1));
+    }
+
+    #[test]
+    fn durations_fall_in_the_exposed_buckets_with_an_exact_sum() {
+        let stats = CallStats::default();
+        // 1 ms is on the first bound (bounds are inclusive), 7 ms in the (5 ms, 10 ms] bucket,
+        // 30 s past the last bound.
+        for took in [
+            Duration::from_millis(1),
+            Duration::from_millis(7),
+            Duration::from_secs(30),
+        ] {
+            stats.record::<()>("search", took, &Ok(()));
+        }
+        let s = &stats.summary()[0];
+        let mut expected = vec![0; CALL_DURATION_BOUNDS.len() + 1];
+        expected[0] = 1;
+        expected[2] = 1;
+        expected[CALL_DURATION_BOUNDS.len()] = 1;
+        assert_eq!(s.duration_buckets, expected);
+        assert!(
+            (s.duration_sum_seconds - 30.008).abs() < 1e-9,
+            "{}",
+            s.duration_sum_seconds
+        );
     }
 }
