@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
         .hoop(salvo::affix_state::inject(body))
         .push(Router::with_path("{**rest}").get(answer));
     let listener = tributary::api::HttpServer::bind("127.0.0.1:0".parse()?)?;
-    let server = tributary::api::HttpServer::start(listener, router)?;
+    let server = tributary::api::HttpServer::start(listener, Service::new(router))?;
     println!("http://{}", server.addr);
     tributary::app::shutdown_signal().await;
     Ok(())
