@@ -229,7 +229,7 @@ async fn main() {
         server.url,
         mib(rss)
     );
-    let client = reqwest::Client::new();
+    let client = tributary_tests::http_client_builder().build().unwrap();
     let get = async |path: &str| {
         client
             .get(format!("{}{path}", server.url))
