@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use slskd_emulator::{Emulator, EmulatorConfig};
 use tributary::engine::clock::SystemClock;
-use tributary::engine::download::Status;
 use tributary::engine::manager::{DownloadManager, NewDownload};
 use tributary::engine::provider::Provider;
 use tributary::store::Store;
@@ -56,23 +55,7 @@ async fn main() {
         .unwrap();
     let mut sizes = Vec::new();
     for batch in 0..10 {
-        let rows: Vec<_> = (0..10_000)
-            .map(|i| {
-                let mut d = template.clone();
-                d.id = uuid::Uuid::new_v4();
-                d.track_id = d.id.to_string();
-                d.track.title = format!("Stored {batch}-{i}");
-                if i % 10 != 0 {
-                    d.status = Status::Completed;
-                    d.completed_at =
-                        Some(chrono::Utc::now() - Duration::from_secs((i % 5000) as u64 * 60));
-                    d.status_since = d.completed_at.unwrap();
-                    d.bytes_downloaded = 30_000_000;
-                    d.total_bytes = 30_000_000;
-                }
-                d
-            })
-            .collect();
+        let rows = tributary_tests::stored_batch(&template, batch, chrono::Utc::now());
         store.insert_batch(&rows).unwrap();
         sizes.push(std::fs::metadata(&path).unwrap().len());
     }

@@ -255,6 +255,31 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
+/// Batch `batch` of 10,000 stored downloads for the store benchmarks, made from `template`:
+/// nine in ten completed (spread over the last few days), the rest as the template is.
+pub fn stored_batch(
+    template: &tributary::engine::download::Download,
+    batch: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<tributary::engine::download::Download> {
+    (0..10_000u64)
+        .map(|i| {
+            let mut d = template.clone();
+            d.id = uuid::Uuid::new_v4();
+            d.track_id = d.id.to_string();
+            d.track.title = format!("Stored {batch}-{i}");
+            if i % 10 != 0 {
+                d.status = tributary::engine::download::Status::Completed;
+                d.completed_at = Some(now - Duration::from_secs((i % 5000) * 60));
+                d.status_since = d.completed_at.unwrap_or(now);
+                d.bytes_downloaded = 30_000_000;
+                d.total_bytes = 30_000_000;
+            }
+            d
+        })
+        .collect()
+}
+
 /// The whole service (store, plugins, engine, HTTP) on a loopback port, against `emulator`.
 pub struct TestApp {
     pub app: tributary::app::App,
@@ -316,26 +341,23 @@ impl TestApp {
         self._plugins.path()
     }
 
-    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let res = self
-            .client
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
             .get(self.url(path))
             .send()
             .await
-            .expect("request");
+            .expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = self.get(path).await;
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// The answer's body as text (a page or partial), whatever the status.
     pub async fn get_text(&self, path: &str) -> String {
-        let res = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request");
-        res.text().await.expect("a text body")
+        self.get(path).await.text().await.expect("a text body")
     }
 
     pub async fn send_json(
@@ -353,6 +375,29 @@ impl TestApp {
             .expect("request");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `POST /api/downloads` for a track; expects 201 and returns the download.
+    pub async fn create(&self, artist: &str, title: &str) -> serde_json::Value {
+        let (status, body) = self
+            .send_json(
+                reqwest::Method::POST,
+                "/api/downloads",
+                serde_json::json!({"artist": artist, "title": title}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// A per-download action without a body: `POST /api/downloads/{id}/{action}`.
+    pub async fn act(&self, id: &str, action: &str) -> (u16, serde_json::Value) {
+        self.send_json(
+            reqwest::Method::POST,
+            &format!("/api/downloads/{id}/{action}"),
+            serde_json::Value::Null,
+        )
+        .await
     }
 
     pub async fn shutdown(self) {

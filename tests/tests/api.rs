@@ -142,37 +142,15 @@ fn check_stats(s: &Value) {
     );
 }
 
-async fn create(app: &TestApp, artist: &str, title: &str) -> Value {
-    let (status, body) = app
-        .send_json(
-            Method::POST,
-            "/api/downloads",
-            json!({"artist": artist, "title": title}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body
-}
-
-/// A per-download action without a body: `POST /api/downloads/{id}/{action}`.
-async fn act(app: &TestApp, id: &str, action: &str) -> (u16, Value) {
-    app.send_json(
-        Method::POST,
-        &format!("/api/downloads/{id}/{action}"),
-        json!(null),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn every_route_answers_with_the_specified_shapes() {
     let emulator = fast_emulator().await;
     let app = TestApp::start(&emulator).await;
-    let first = create(&app, "Boards of Canada", "Roygbiv").await;
+    let first = app.create("Boards of Canada", "Roygbiv").await;
     check_download(&first);
     assert_eq!(first["status"], "waiting");
     for n in 0..3 {
-        create(&app, "Artist", &format!("Track {:02}", n + 10)).await;
+        app.create("Artist", &format!("Track {:02}", n + 10)).await;
     }
 
     let (status, active) = app.get_json(&format!("{M}/active")).await;
@@ -344,8 +322,8 @@ async fn per_download_actions_and_batches() {
         .send_json(Method::POST, "/api/downloads/pause", json!(null))
         .await;
     assert_eq!(status, 200);
-    let a = create(&app, "A", "One").await;
-    let b = create(&app, "B", "Two").await;
+    let a = app.create("A", "One").await;
+    let b = app.create("B", "Two").await;
     let (status, again) = app
         .send_json(
             Method::POST,
@@ -366,20 +344,20 @@ async fn per_download_actions_and_batches() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(d["priority"], 7);
-    let (status, d) = act(&app, id, "pause").await;
+    let (status, d) = app.act(id, "pause").await;
     assert_eq!((status, d["status"].as_str()), (200, Some("paused")));
-    let (status, d) = act(&app, id, "resume").await;
+    let (status, d) = app.act(id, "resume").await;
     assert_eq!((status, d["status"].as_str()), (200, Some("waiting")));
-    let (status, d) = act(&app, id, "cancel").await;
+    let (status, d) = app.act(id, "cancel").await;
     assert_eq!((status, d["status"].as_str()), (200, Some("cancelled")));
-    let (status, err) = act(&app, id, "pause").await;
+    let (status, err) = app.act(id, "pause").await;
     assert_eq!(status, 409, "{err}");
     assert!(err["error"].as_str().unwrap().contains("cancelled"));
-    let (status, d) = act(&app, id, "retry").await;
+    let (status, d) = app.act(id, "retry").await;
     assert_eq!((status, d["status"].as_str()), (200, Some("waiting")));
     // Every action in the wrong state is a conflict with the state named, never a 400.
     for action in ["resume", "retry"] {
-        let (status, err) = act(&app, id, action).await;
+        let (status, err) = app.act(id, action).await;
         assert_eq!(status, 409, "{action} of a waiting download: {err}");
         assert!(err["error"].as_str().unwrap().contains("waiting"), "{err}");
     }
@@ -472,7 +450,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let app = TestApp::start(&emulator).await;
     app.send_json(Method::POST, "/api/downloads/pause", json!(null))
         .await;
-    let a = create(&app, "A", "Kept").await;
+    let a = app.create("A", "Kept").await;
     let id = a["id"].as_str().unwrap();
     let before = app.get_json(&format!("{M}/export")).await.1["downloads"].clone();
 
@@ -666,7 +644,7 @@ async fn export_round_trips_through_real_parsers() {
         "@SUM(A1)",
     ];
     for t in titles {
-        create(&app, "Artist, \"The\"", t).await;
+        app.create("Artist, \"The\"", t).await;
     }
     let (status, json_export) = app.get_json(&format!("{M}/export?format=json")).await;
     assert_eq!(status, 200);
@@ -805,7 +783,7 @@ async fn sse_sends_at_once_on_change_and_notices_disconnects() {
     );
 
     let changed_at = Instant::now();
-    let created = create(&app, "Live", "Update").await;
+    let created = app.create("Live", "Update").await;
     loop {
         let event = next_event(&mut res, &mut buffer).await;
         if event.contains(created["id"].as_str().unwrap()) {
@@ -828,7 +806,7 @@ async fn sse_sends_at_once_on_change_and_notices_disconnects() {
     .await;
 
     // A change while nobody listens: the next client's first event already has it.
-    let unseen = create(&app, "Quiet", "Change").await;
+    let unseen = app.create("Quiet", "Change").await;
     let mut res = app
         .client
         .get(app.url(&format!("{M}/events")))
@@ -891,7 +869,7 @@ async fn plugin_secrets_never_appear_in_any_answer() {
     let emulator = fast_emulator().await;
     let app = TestApp::start(&emulator).await;
     let secret = tributary_tests::emulator_key();
-    create(&app, "Secret", "Keeper").await;
+    app.create("Secret", "Keeper").await;
     // A failure whose message comes from the provider, and an unreachable provider.
     app.send_json(
         Method::POST,
@@ -967,7 +945,7 @@ async fn large_answers_are_gzipped_for_clients_that_accept_it() {
     app.send_json(Method::POST, "/api/downloads/pause", json!(null))
         .await;
     for n in 0..40 {
-        create(&app, "Gzip", &format!("Track {:02}", n + 10)).await;
+        app.create("Gzip", &format!("Track {:02}", n + 10)).await;
     }
     let plain = app
         .client

@@ -20,25 +20,12 @@ async fn paused_app(emulator: &slskd_emulator::Emulator) -> TestApp {
 }
 
 async fn create(app: &TestApp, n: usize) -> String {
-    let (status, body) = app
-        .send_json(
-            Method::POST,
-            "/api/downloads",
-            json!({"artist": "Window", "title": format!("Track {n:03}")}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let body = app.create("Window", &format!("Track {n:03}")).await;
     body["id"].as_str().unwrap().to_owned()
 }
 
 async fn act(app: &TestApp, id: &str, action: &str) {
-    let (status, body) = app
-        .send_json(
-            Method::POST,
-            &format!("/api/downloads/{id}/{action}"),
-            json!(null),
-        )
-        .await;
+    let (status, body) = app.act(id, action).await;
     assert_eq!(status, 200, "{action} {id}: {body}");
 }
 

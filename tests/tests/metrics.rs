@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use tributary::config::{ApiKeyConfig, KeyRole};
 use tributary_tests::{TestApp, fast_emulator};
 
@@ -131,18 +131,6 @@ async fn scrape(app: &TestApp) -> (StatusCode, Option<String>, String) {
     (status, kind, res.text().await.unwrap())
 }
 
-async fn create(app: &TestApp, artist: &str, title: &str) -> Value {
-    let (status, body) = app
-        .send_json(
-            Method::POST,
-            "/api/downloads",
-            json!({"artist": artist, "title": title}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body
-}
-
 #[tokio::test]
 async fn metrics_are_off_unless_enabled() {
     let emulator = fast_emulator().await;
@@ -161,7 +149,7 @@ async fn the_exposition_parses_and_follows_what_happened() {
     // Two downloads cancelled, one that completes.
     let mut cancelled = Vec::new();
     for n in 0..2 {
-        let d = create(&app, "Artist", &format!("Track {:02}", n + 10)).await;
+        let d = app.create("Artist", &format!("Track {:02}", n + 10)).await;
         let id = d["id"].as_str().unwrap().to_owned();
         let (status, body) = app
             .send_json(
@@ -173,7 +161,7 @@ async fn the_exposition_parses_and_follows_what_happened() {
         assert_eq!(status, 200, "{body}");
         cancelled.push(id);
     }
-    let done = create(&app, "Boards of Canada", "Roygbiv").await;
+    let done = app.create("Boards of Canada", "Roygbiv").await;
     let done_id = done["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(40);
     let size = loop {

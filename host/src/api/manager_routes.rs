@@ -38,7 +38,7 @@ pub const MAX_DAYS: u32 = 3650;
     )
 )]
 pub async fn active(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    match active_body(req, depot) {
+    match active_body(req, depot).await {
         Ok(body) => {
             res.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -48,12 +48,12 @@ pub async fn active(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     }
 }
 
-fn active_body(req: &Request, depot: &Depot) -> Result<bytes::Bytes, ApiError> {
-    let limit = query_u32(req, "limit", 1..=u32::MAX)?;
-    let offset = query_u32(req, "offset", 0..=u32::MAX)?.unwrap_or(0);
+async fn active_body(req: &Request, depot: &Depot) -> Result<bytes::Bytes, ApiError> {
+    let limit = query_u32(req, "limit", 1..=u32::MAX)?.map(|l| l as usize);
+    let offset = query_u32(req, "offset", 0..=u32::MAX)?.unwrap_or(0) as usize;
     let s = state(depot)?;
-    let list = s.active_lists.current(&s.engine)?;
-    Ok(list.body(offset as usize, limit.map(|l| l as usize)))
+    // A rebuild reads every active record and the answer may be megabytes: not on a worker.
+    blocking(move || Ok(s.active_lists.current(&s.engine)?.body(offset, limit))).await
 }
 
 /// Queue statistics, from counters (constant time).

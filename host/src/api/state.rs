@@ -39,8 +39,8 @@ pub fn state(depot: &Depot) -> Result<std::sync::Arc<AppState>, ApiError> {
         })
 }
 
-/// Runs engine work that writes on the blocking pool: it waits for a durable commit (shared
-/// with other requests' writes), which must not hold up the async worker threads.
+/// Runs engine work that writes, or reads much, on the blocking pool: a durable commit (shared
+/// with other requests' writes) or a long read must not hold up the async worker threads.
 pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {

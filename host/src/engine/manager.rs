@@ -698,15 +698,19 @@ impl DownloadManager {
         self.core.is_paused()
     }
 
-    /// Retries every failed download, in one transaction.
-    pub fn retry_all_failed(&self) -> Result<usize, EngineError> {
-        let ids: Vec<Uuid> = self
+    fn failed_ids(&self) -> Result<Vec<Uuid>, EngineError> {
+        Ok(self
             .core
             .store()
             .with_status(Status::Failed)?
             .iter()
             .map(|d| d.id)
-            .collect();
+            .collect())
+    }
+
+    /// Retries every failed download, in one transaction.
+    pub fn retry_all_failed(&self) -> Result<usize, EngineError> {
+        let ids = self.failed_ids()?;
         let mut retried = 0;
         for verdict in self.act_on_many(&ids, Edit::Retry)? {
             match verdict {
@@ -724,13 +728,7 @@ impl DownloadManager {
     }
 
     pub fn clear_failed(&self) -> Result<usize, EngineError> {
-        let ids: Vec<Uuid> = self
-            .core
-            .store()
-            .with_status(Status::Failed)?
-            .iter()
-            .map(|d| d.id)
-            .collect();
+        let ids = self.failed_ids()?;
         let removed = self.core.store().delete(&ids)?;
         self.core.announce();
         Ok(removed)

@@ -170,7 +170,7 @@ fn main() -> anyhow::Result<()> {
 
 /// The redb file size per 10,000 downloads, loaded in batches of 10,000 as `engine_figures` does.
 fn sizes(dir: &std::path::Path) -> anyhow::Result<()> {
-    use tributary::engine::download::{Download, Status, TrackInfo};
+    use tributary::engine::download::{Download, TrackInfo};
     let path = dir.join("sizes.redb");
     let _ = std::fs::remove_file(&path);
     let store = tributary::store::Store::open(&path)?;
@@ -193,22 +193,7 @@ fn sizes(dir: &std::path::Path) -> anyhow::Result<()> {
     };
     let mut sizes = Vec::new();
     for batch in 0..10 {
-        let rows: Vec<_> = (0..10_000u64)
-            .map(|i| {
-                let mut d = template.clone();
-                d.id = uuid::Uuid::new_v4();
-                d.track_id = d.id.to_string();
-                d.track.title = format!("Stored {batch}-{i}");
-                if i % 10 != 0 {
-                    d.status = Status::Completed;
-                    d.completed_at = Some(now - Duration::from_secs((i % 5000) * 60));
-                    d.status_since = d.completed_at.unwrap_or(now);
-                    d.bytes_downloaded = 30_000_000;
-                    d.total_bytes = 30_000_000;
-                }
-                d
-            })
-            .collect();
+        let rows = tributary_tests::stored_batch(&template, batch, now);
         store.insert_batch(&rows)?;
         sizes.push(std::fs::metadata(&path)?.len());
     }
