@@ -174,6 +174,18 @@ async fn the_exposition_parses_and_follows_what_happened() {
     };
     assert!(size > 0.0);
 
+    // One that nothing is found for: a failure by cause (its retry is a minute away).
+    let lost = app.create("Nobody", "unfindable song").await;
+    let lost_id = lost["id"].as_str().unwrap().to_owned();
+    loop {
+        let (_, d) = app.get_json(&format!("/api/downloads/{lost_id}")).await;
+        if d["status"] == "failed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not failed: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // One event-stream client, held open during the scrape.
     let stream = app
         .client
@@ -208,7 +220,7 @@ async fn the_exposition_parses_and_follows_what_happened() {
             "tributary_downloads_created_total",
             &[("provider", "slskd")]
         ),
-        3.0,
+        4.0,
         "{text}"
     );
     assert_eq!(
@@ -226,6 +238,20 @@ async fn the_exposition_parses_and_follows_what_happened() {
             "tributary_download_transitions_total",
             &[("to", "completed")]
         ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        total(
+            &samples,
+            "tributary_download_failures_total",
+            &[("provider", "slskd"), ("cause", "not_found")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        total(&samples, "tributary_download_failures_total", &[]),
         1.0,
         "{text}"
     );
@@ -269,10 +295,10 @@ async fn the_exposition_parses_and_follows_what_happened() {
                 ("status", "201")
             ]
         ),
-        3.0,
+        4.0,
         "{text}"
     );
-    for id in cancelled.iter().chain([&done_id]) {
+    for id in cancelled.iter().chain([&done_id, &lost_id]) {
         assert!(
             !text.contains(id.as_str()),
             "a download id in a label: {text}"
@@ -323,6 +349,22 @@ async fn the_exposition_parses_and_follows_what_happened() {
     assert!(count >= listed && inf == count, "{text}");
     assert_eq!(total(&samples, "tributary_sse_clients", &[]), 1.0, "{text}");
     drop(stream);
+
+    // Every write above was committed: at least one durable commit, each counted once, with
+    // the time it took.
+    let commits = total(
+        &samples,
+        "tributary_store_commit_duration_seconds_count",
+        &[],
+    );
+    let commits_inf = total(
+        &samples,
+        "tributary_store_commit_duration_seconds_bucket",
+        &[("le", "+Inf")],
+    );
+    let commits_sum = total(&samples, "tributary_store_commit_duration_seconds_sum", &[]);
+    assert!(commits >= 4.0 && commits_inf == commits, "{text}");
+    assert!(commits_sum > 0.0, "{text}");
 
     // A second scrape sees the first as a request to /metrics.
     let (_, _, text) = scrape(&app).await;

@@ -9,7 +9,8 @@ use super::error::ApiError;
 use super::state::{AppState, state};
 use crate::engine::breaker::CircuitState;
 use crate::engine::download::Status;
-use crate::metrics::{DownloadCount, Metrics, PluginCalls, Scrape};
+use crate::metrics::{DownloadCount, Histogram, Metrics, PluginCalls, Scrape};
+use crate::store::COMMIT_DURATION_BOUNDS;
 
 /// Every state a circuit can be in, so that each provider shows all of them (0 or 1).
 const CIRCUIT_STATES: [&str; 3] = [
@@ -91,6 +92,14 @@ fn gather(s: &AppState) -> Result<Scrape, ApiError> {
         circuit_states: &CIRCUIT_STATES,
         sse_clients: s.live.clients() as u64,
         plugin_calls,
+        store_commits: {
+            let commits = s.engine.store().commit_durations();
+            Histogram {
+                bounds: &COMMIT_DURATION_BOUNDS,
+                buckets: commits.buckets,
+                sum_seconds: commits.sum_seconds,
+            }
+        },
     })
 }
 

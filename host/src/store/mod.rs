@@ -3,6 +3,7 @@
 //! disagree with the list. Every write is a durable commit before the caller announces it;
 //! writes that arrive together share one commit (`writer`).
 
+mod commit_times;
 pub mod counters;
 mod encoding;
 mod tables;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use crate::engine::breaker::Breaker;
 use crate::engine::download::{Download, Status};
+pub use commit_times::{COMMIT_DURATION_BOUNDS, CommitHistogram};
 use counters::{Deltas, Tallies};
 use tables::*;
 use writer::Writer;
@@ -788,6 +790,11 @@ impl Store {
     /// Durable commits since open: fewer than writes when writes were grouped.
     pub fn commits(&self) -> u64 {
         self.writer.commits()
+    }
+
+    /// How long the durable commits since open took.
+    pub fn commit_durations(&self) -> CommitHistogram {
+        self.writer.commit_times().histogram()
     }
 
     /// The per-minute buckets as kept in memory (for comparing with `counts_stored`).

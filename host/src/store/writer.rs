@@ -21,6 +21,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, RwLock};
 
 use redb::{Database, WriteTransaction};
 
+use super::commit_times::CommitTimes;
 use super::counters::{Deltas, Tallies};
 use super::{StorageFailure, StoreError};
 
@@ -90,6 +91,8 @@ pub(super) struct Writer {
     tallies: RwLock<Tallies>,
     /// Commits since open (how well writes are grouped).
     commits: AtomicU64,
+    /// How long each durable commit took.
+    commit_times: CommitTimes,
 }
 
 impl Writer {
@@ -102,6 +105,7 @@ impl Writer {
             turn: Condvar::new(),
             tallies: RwLock::new(tallies),
             commits: AtomicU64::new(0),
+            commit_times: CommitTimes::default(),
         }
     }
 
@@ -111,6 +115,10 @@ impl Writer {
 
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
+    }
+
+    pub fn commit_times(&self) -> &CommitTimes {
+        &self.commit_times
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -249,11 +257,13 @@ impl Writer {
             // Only refusals and no-op edits: nothing to make durable.
             return txn.abort().map_err(|e| GroupFailure::of(&e.into()));
         }
+        let started = std::time::Instant::now();
         let done = deltas
             .write(&txn)
             .and_then(|()| txn.commit().map_err(StoreError::from));
         match done {
             Ok(()) => {
+                self.commit_times.record(started.elapsed());
                 self.commits.fetch_add(1, Ordering::Relaxed);
                 self.tallies
                     .write()
