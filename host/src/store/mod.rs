@@ -218,15 +218,14 @@ pub type EachUpdated<E> = Result<Result<Updated, E>, StoreError>;
 /// Reads a download, lets `change` modify it, and writes it back in `txn`. Refusals (not
 /// found, `change`'s error, track busy) come before any write.
 fn update_in<E>(
-    txn: &WriteTransaction,
+    t: &mut DownloadTables,
     deltas: &mut Deltas,
     id: Uuid,
     change: impl FnOnce(&mut Download) -> Result<(), E>,
 ) -> Result<Result<Updated, E>, StoreError> {
     deltas.nothing_yet();
     let before = {
-        let table = txn.open_table(DOWNLOADS)?;
-        let Some(raw) = table.get(id.as_u128())? else {
+        let Some(raw) = t.records()?.get(id.as_u128())? else {
             return Err(StoreError::NotFound(id));
         };
         decode(id.as_u128(), raw.value())?
@@ -236,7 +235,7 @@ fn update_in<E>(
         return Ok(Err(e));
     }
     if after != before {
-        write_download(txn, deltas, Some(&before), Some(&after))?;
+        write_download(t, deltas, Some(&before), Some(&after))?;
     }
     Ok(Ok(Updated { before, after }))
 }
@@ -419,16 +418,17 @@ impl Store {
         keys_valid_since: DateTime<Utc>,
     ) -> Result<Inserted, StoreError> {
         self.write(|txn, deltas| {
+            let mut t = DownloadTables::new(txn);
             let existing = {
                 let by_key = match idempotency_key {
                     Some(key) => txn.open_table(IDEMPOTENCY)?.get(key)?.map(|v| v.value()),
                     None => None,
                 };
-                let by_track = txn
-                    .open_table(ACTIVE_TRACK)?
+                let by_track = t
+                    .active_track()?
                     .get(d.track_id.as_str())?
                     .map(|v| v.value());
-                let records = txn.open_table(DOWNLOADS)?;
+                let records = t.records()?;
                 let load = |id: u128| -> Result<Option<Download>, StoreError> {
                     records.get(id)?.map(|r| decode(id, r.value())).transpose()
                 };
@@ -446,7 +446,7 @@ impl Store {
                 deltas.nothing_yet();
                 return Ok(Inserted::Existing(Box::new(existing)));
             }
-            write_download(txn, deltas, None, Some(d))?;
+            write_download(&mut t, deltas, None, Some(d))?;
             if let Some(key) = idempotency_key {
                 txn.open_table(IDEMPOTENCY)?.insert(key, d.id.as_u128())?;
                 txn.open_table(IDEMPOTENCY_BY_AGE)?
@@ -500,8 +500,9 @@ impl Store {
     /// `insert_unless_known` it does not look for duplicates: the caller vouches for them.
     pub fn insert_batch(&self, downloads: &[Download]) -> Result<(), StoreError> {
         self.write(|txn, deltas| {
+            let mut t = DownloadTables::new(txn);
             for d in downloads {
-                write_download(txn, deltas, None, Some(d))?;
+                write_download(&mut t, deltas, None, Some(d))?;
             }
             Ok(())
         })
@@ -514,7 +515,7 @@ impl Store {
         id: Uuid,
         change: impl FnOnce(&mut Download) -> Result<(), E>,
     ) -> Result<Result<Updated, E>, StoreError> {
-        self.write(|txn, deltas| update_in(txn, deltas, id, change))
+        self.write(|txn, deltas| update_in(&mut DownloadTables::new(txn), deltas, id, change))
     }
 
     /// `update` for many downloads in one transaction: each gets its own verdict, and one
@@ -526,9 +527,10 @@ impl Store {
         mut change: impl FnMut(&mut Download) -> Result<(), E>,
     ) -> Result<Vec<EachUpdated<E>>, StoreError> {
         self.write(|txn, deltas| {
+            let mut t = DownloadTables::new(txn);
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                match update_in(txn, deltas, *id, &mut change) {
+                match update_in(&mut t, deltas, *id, &mut change) {
                     Err(
                         e @ (StoreError::NotFound(_)
                         | StoreError::TrackBusy { .. }
@@ -545,18 +547,16 @@ impl Store {
     /// Removes downloads; returns how many were removed.
     pub fn delete(&self, ids: &[Uuid]) -> Result<usize, StoreError> {
         self.write(|txn, deltas| {
+            let mut t = DownloadTables::new(txn);
             // Read them all first: an unreadable record refuses before any write.
             let mut existing = Vec::new();
-            {
-                let table = txn.open_table(DOWNLOADS)?;
-                for id in ids {
-                    if let Some(raw) = table.get(id.as_u128())? {
-                        existing.push(decode(id.as_u128(), raw.value())?);
-                    }
+            for id in ids {
+                if let Some(raw) = t.records()?.get(id.as_u128())? {
+                    existing.push(decode(id.as_u128(), raw.value())?);
                 }
             }
             for d in &existing {
-                write_download(txn, deltas, Some(d), None)?;
+                write_download(&mut t, deltas, Some(d), None)?;
             }
             Ok(existing.len())
         })
@@ -981,23 +981,17 @@ fn released_by(before: &Download, after: Option<&Download>) -> Option<(String, R
 /// Replaces `before` by `after` (either may be absent) in the record table, every index and
 /// every counter. The one place indexes are maintained, so they cannot drift apart.
 fn write_download(
-    txn: &WriteTransaction,
+    t: &mut DownloadTables,
     deltas: &mut Deltas,
     before: Option<&Download>,
     after: Option<&Download>,
 ) -> Result<(), StoreError> {
-    let mut records = txn.open_table(DOWNLOADS)?;
-    let mut by_status = txn.open_table(BY_STATUS)?;
-    let mut dispatch = txn.open_table(DISPATCH)?;
-    let mut by_terminal = txn.open_table(BY_TERMINAL)?;
-    let mut by_external = txn.open_table(BY_EXTERNAL)?;
-    let mut active_track = txn.open_table(ACTIVE_TRACK)?;
-    let mut retry_due = txn.open_table(RETRY_DUE)?;
-    let mut released = txn.open_table(RELEASED)?;
-
     if let Some(new) = after
         && !new.status.is_terminal()
-        && let Some(holder) = active_track.get(new.track_id.as_str())?.map(|v| v.value())
+        && let Some(holder) = t
+            .active_track()?
+            .get(new.track_id.as_str())?
+            .map(|v| v.value())
         && holder != new.id.as_u128()
     {
         return Err(StoreError::TrackBusy {
@@ -1011,7 +1005,7 @@ fn write_download(
     if let Some(old) = before
         && let Some((external, entry)) = released_by(old, after)
     {
-        released.insert(
+        t.released()?.insert(
             (old.provider_id.as_str(), external.as_str()),
             serde_json::to_vec(&entry).unwrap_or_default().as_slice(),
         )?;
@@ -1019,48 +1013,54 @@ fn write_download(
 
     if let Some(old) = before {
         let id = old.id.as_u128();
-        by_status.remove((old.status.code(), id))?;
+        t.by_status()?.remove((old.status.code(), id))?;
         deltas.status(old.status, -1);
         if old.status == Status::Waiting {
-            dispatch.remove((-i64::from(old.priority), millis(old.created_at), id))?;
+            t.dispatch()?
+                .remove((-i64::from(old.priority), millis(old.created_at), id))?;
         }
         if let Some(at) = old.terminal_at() {
-            by_terminal.remove((old.status.code(), millis(at), id))?;
+            t.by_terminal()?
+                .remove((old.status.code(), millis(at), id))?;
             deltas.bucket(old.status, minute(at), -1);
         }
         if let Some(ext) = &old.external_id {
-            by_external.remove((old.provider_id.as_str(), ext.as_str()))?;
+            t.by_external()?
+                .remove((old.provider_id.as_str(), ext.as_str()))?;
         }
         if let (Status::Failed, Some(at)) = (old.status, old.next_retry_at) {
-            retry_due.remove((millis(at), id))?;
+            t.retry_due()?.remove((millis(at), id))?;
         }
         if !old.status.is_terminal() {
-            active_track.remove(old.track_id.as_str())?;
+            t.active_track()?.remove(old.track_id.as_str())?;
         }
         if after.is_none() {
-            records.remove(id)?;
+            t.records()?.remove(id)?;
         }
     }
     if let (Some(new), Some(encoded)) = (after, encoded) {
         let id = new.id.as_u128();
-        records.insert(id, encoded.as_slice())?;
-        by_status.insert((new.status.code(), id), ())?;
+        t.records()?.insert(id, encoded.as_slice())?;
+        t.by_status()?.insert((new.status.code(), id), ())?;
         deltas.status(new.status, 1);
         if new.status == Status::Waiting {
-            dispatch.insert((-i64::from(new.priority), millis(new.created_at), id), ())?;
+            t.dispatch()?
+                .insert((-i64::from(new.priority), millis(new.created_at), id), ())?;
         }
         if let Some(at) = new.terminal_at() {
-            by_terminal.insert((new.status.code(), millis(at), id), ())?;
+            t.by_terminal()?
+                .insert((new.status.code(), millis(at), id), ())?;
             deltas.bucket(new.status, minute(at), 1);
         }
         if let Some(ext) = &new.external_id {
-            by_external.insert((new.provider_id.as_str(), ext.as_str()), id)?;
+            t.by_external()?
+                .insert((new.provider_id.as_str(), ext.as_str()), id)?;
         }
         if let (Status::Failed, Some(at)) = (new.status, new.next_retry_at) {
-            retry_due.insert((millis(at), id), ())?;
+            t.retry_due()?.insert((millis(at), id), ())?;
         }
         if !new.status.is_terminal() {
-            active_track.insert(new.track_id.as_str(), id)?;
+            t.active_track()?.insert(new.track_id.as_str(), id)?;
         }
     }
     Ok(())

@@ -1,8 +1,8 @@
 //! The redb tables. Keys are chosen so that each query is one range scan.
 
-use redb::TableDefinition;
+use redb::{Table, TableDefinition, TableError, WriteTransaction};
 
-/// id → the download as JSON.
+/// id → the download (`encoding`'s format).
 pub const DOWNLOADS: TableDefinition<u128, &[u8]> = TableDefinition::new("downloads");
 /// (status, id): downloads by status.
 pub const BY_STATUS: TableDefinition<(u8, u128), ()> = TableDefinition::new("by_status");
@@ -35,3 +35,62 @@ pub const BREAKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("circuit
 /// cancelled until it ends, then removed from the provider's list.
 pub const RELEASED: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("released_transfers");
+
+/// The tables a download's record and indexes live in, each opened on first use and then
+/// kept for the rest of one write operation: an opening looks the table up in redb's table
+/// tree and checks its types, which cost more than the writes themselves when done per record,
+/// and a change touches only some of them (a create four of the eight).
+pub(super) struct DownloadTables<'t> {
+    txn: &'t WriteTransaction,
+    records: Option<Table<'t, u128, &'static [u8]>>,
+    by_status: Option<Table<'t, (u8, u128), ()>>,
+    dispatch: Option<Table<'t, (i64, i64, u128), ()>>,
+    by_terminal: Option<Table<'t, (u8, i64, u128), ()>>,
+    by_external: Option<Table<'t, (&'static str, &'static str), u128>>,
+    active_track: Option<Table<'t, &'static str, u128>>,
+    retry_due: Option<Table<'t, (i64, u128), ()>>,
+    released: Option<Table<'t, (&'static str, &'static str), &'static [u8]>>,
+}
+
+/// The accessor of one lazily opened table.
+macro_rules! opened {
+    ($field:ident, $definition:ident, $key:ty, $value:ty) => {
+        pub fn $field(&mut self) -> Result<&mut Table<'t, $key, $value>, TableError> {
+            let txn = self.txn;
+            match &mut self.$field {
+                Some(table) => Ok(table),
+                slot @ None => Ok(slot.insert(txn.open_table($definition)?)),
+            }
+        }
+    };
+}
+
+impl<'t> DownloadTables<'t> {
+    pub fn new(txn: &'t WriteTransaction) -> DownloadTables<'t> {
+        DownloadTables {
+            txn,
+            records: None,
+            by_status: None,
+            dispatch: None,
+            by_terminal: None,
+            by_external: None,
+            active_track: None,
+            retry_due: None,
+            released: None,
+        }
+    }
+
+    opened!(records, DOWNLOADS, u128, &'static [u8]);
+    opened!(by_status, BY_STATUS, (u8, u128), ());
+    opened!(dispatch, DISPATCH, (i64, i64, u128), ());
+    opened!(by_terminal, BY_TERMINAL, (u8, i64, u128), ());
+    opened!(by_external, BY_EXTERNAL, (&'static str, &'static str), u128);
+    opened!(active_track, ACTIVE_TRACK, &'static str, u128);
+    opened!(retry_due, RETRY_DUE, (i64, u128), ());
+    opened!(
+        released,
+        RELEASED,
+        (&'static str, &'static str),
+        &'static [u8]
+    );
+}
