@@ -153,6 +153,43 @@ async fn nothing_found_fails_with_not_found_and_a_later_retry() {
     emulator.shutdown().await;
 }
 
+/// Ids are time-ordered: downloads created together are stored side by side (a batch action
+/// over them writes a few pages of the store, not one per download), and a walk of the store
+/// in id order (the exports) meets them in the order they were created.
+#[tokio::test]
+async fn ids_follow_creation_order() {
+    let emulator = fast_emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_plugins, engine, running) =
+        engine_against(&emulator, &dir.path().join("t.redb"), fast_settings()).await;
+    engine.set_paused(true).unwrap();
+    let created: Vec<Uuid> = (0..50)
+        .map(|n| {
+            engine
+                .create(track("Order", &format!("Song {n}")))
+                .unwrap()
+                .0
+                .id
+        })
+        .collect();
+    assert!(
+        created.windows(2).all(|w| w[0] < w[1]),
+        "ids out of creation order: {created:?}"
+    );
+    let walked: Vec<Uuid> = engine
+        .store()
+        .snapshot()
+        .unwrap()
+        .page(None, None, 100)
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(walked, created);
+    running.shutdown().await;
+    emulator.shutdown().await;
+}
+
 fn source(peer: &str, title: &str) -> RequestedSource {
     RequestedSource::PeerFile {
         peer: peer.into(),

@@ -502,7 +502,10 @@ impl DownloadManager {
         let slot = self.route(request.provider.as_deref(), source.as_ref())?;
         let descriptor = slot.descriptor();
         let now = self.core.now();
-        let id = Uuid::new_v4();
+        // Time-ordered ids: new records append at the end of the store's id-keyed trees, and
+        // downloads created together sit together, so a batch over them writes a few pages
+        // instead of one per download.
+        let id = Uuid::now_v7();
         let download = Download {
             provider_id: descriptor.id.clone(),
             provider_kind: descriptor.kind.clone(),

@@ -53,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         config.storage.path = data.path().join("load.redb");
         config.plugins.dir = plugins.path().to_path_buf();
         config.plugins.cache_dir = Some(shared_cache_dir());
+        config.metrics.enabled = true;
         config.providers.insert(
             "slskd".into(),
             grant_for(&emulator.url(), Some(&emulator_key())),
@@ -112,8 +113,13 @@ fn main() -> anyhow::Result<()> {
             ids.len(),
             ids.len() as f64 / elapsed
         );
+        let after_creates = commits(&client, &base).await?;
+        println!("  {}", after_creates.since(Commits::default(), ids.len()));
 
-        // Batch cancels, 500 ids a request.
+        // Batch cancels, 500 ids a request, in creation order as the queue lists them (the
+        // ids are time-ordered UUIDs): the downloads a user selects together were mostly
+        // created together.
+        ids.sort();
         let batches: Vec<Vec<String>> = ids.chunks(500).map(<[String]>::to_vec).collect();
         let queue = Arc::new(std::sync::Mutex::new(batches));
         let started = Instant::now();
@@ -133,8 +139,7 @@ fn main() -> anyhow::Result<()> {
                         .send()
                         .await?;
                     anyhow::ensure!(res.status() == 200, "batch answered {}", res.status());
-                    let body: serde_json::Value = res.json().await?;
-                    let done = body["done"].as_array().map_or(0, Vec::len);
+                    let done = res.json::<BatchReply>().await?.done.len();
                     anyhow::ensure!(done == batch.len(), "batch cancelled {done} of {}", batch.len());
                     cancelled += done;
                     slowest = slowest.max(t.elapsed());
@@ -149,6 +154,7 @@ fn main() -> anyhow::Result<()> {
             slowest = slowest.max(s);
         }
         let elapsed = started.elapsed().as_secs_f64();
+        let after_cancels = commits(&client, &base).await?;
         let requests = cancelled.div_ceil(500).max(1);
         println!(
             "batch cancel: {cancelled} in {elapsed:.2} s ({requests} requests of <= 500, {batch_clients} at a time) = {:.0}/s, {:.0} ms a request on average, slowest {} ms",
@@ -156,6 +162,7 @@ fn main() -> anyhow::Result<()> {
             elapsed * 1000.0 / requests as f64,
             slowest.as_millis()
         );
+        println!("  {}", after_cancels.since(after_creates, cancelled));
         anyhow::Ok(())
     })?;
 
@@ -166,6 +173,53 @@ fn main() -> anyhow::Result<()> {
         drop(emulator);
     });
     Ok(())
+}
+
+/// What the load client reads of a batch answer: how many were done.
+#[derive(serde::Deserialize)]
+struct BatchReply {
+    done: Vec<serde::de::IgnoredAny>,
+}
+
+/// The store's durable commits so far and the time they took, from `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Commits {
+    count: f64,
+    seconds: f64,
+}
+
+impl Commits {
+    /// What happened between `earlier` and this reading, for `writes` writes.
+    fn since(self, earlier: Commits, writes: usize) -> String {
+        let count = self.count - earlier.count;
+        let seconds = self.seconds - earlier.seconds;
+        format!(
+            "{count:.0} commits, {:.1} writes a commit, {:.2} ms a commit on average",
+            writes as f64 / count.max(1.0),
+            seconds * 1000.0 / count.max(1.0)
+        )
+    }
+}
+
+async fn commits(client: &reqwest::Client, base: &str) -> anyhow::Result<Commits> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let read = |name: &str| -> anyhow::Result<f64> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics"))?;
+        Ok(line.rsplit(' ').next().unwrap_or_default().parse()?)
+    };
+    Ok(Commits {
+        count: read("tributary_store_commit_duration_seconds_count")?,
+        seconds: read("tributary_store_commit_duration_seconds_sum")?,
+    })
 }
 
 /// The redb file size per 10,000 downloads, loaded in batches of 10,000 as `engine_figures` does.
