@@ -170,7 +170,7 @@ impl App {
     /// Stops taking requests, ends SSE streams, lets the write in progress finish, stops the
     /// engine's tasks.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
         self.server.stop(HTTP_GRACE).await;
         let _ = self.live_task.await;
         let _ = self.reload_task.await;

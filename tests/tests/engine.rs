@@ -186,7 +186,8 @@ async fn ids_follow_creation_order() {
         .map(|d| d.id)
         .collect();
     assert_eq!(walked, created);
-    running.shutdown().await;
+    // The engine's tasks were never polled (nothing above awaited): they still stop.
+    assert_eq!(running.shutdown().await, 0, "engine tasks left running");
     emulator.shutdown().await;
 }
 

@@ -181,12 +181,21 @@ impl Core {
         self.paused.store(paused, Ordering::SeqCst);
     }
 
+    /// Says when the engine stops. A task that first runs after `stop` (spawned, then never
+    /// polled before the shutdown) would wait for a change it will never see: its receiver is
+    /// then marked changed from the start.
     pub fn stopping(&self) -> watch::Receiver<bool> {
-        self.stop.subscribe()
+        let mut stop = self.stop.subscribe();
+        if *stop.borrow() {
+            stop.mark_changed();
+        }
+        stop
     }
 
     pub fn stop(&self) {
-        let _ = self.stop.send(true);
+        // `send` stores nothing while no task has subscribed yet (none has run): the flag
+        // must stand for the tasks that run later.
+        self.stop.send_replace(true);
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {

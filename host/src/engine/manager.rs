@@ -133,16 +133,20 @@ pub struct Running {
 
 impl Running {
     /// Stops dispatching and polling, and waits (bounded) for the tasks to finish.
-    pub async fn shutdown(self) {
+    /// Stops every engine task; returns how many did not stop within 5 s (and were left).
+    pub async fn shutdown(self) -> usize {
         self.manager.core.stop();
+        let mut left = 0;
         for task in self.manager.core.take_tasks() {
             if tokio::time::timeout(Duration::from_secs(5), task)
                 .await
                 .is_err()
             {
                 tracing::warn!("an engine task did not stop within 5 s");
+                left += 1;
             }
         }
+        left
     }
 }
 
