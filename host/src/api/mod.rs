@@ -46,7 +46,11 @@ pub fn router(
     use download_routes as d;
     use manager_routes as m;
     use pages as p;
+    // The routes integrations poll come first: salvo tries a router's children in order.
     let manager = Router::with_path("manager")
+        .push(Router::with_path("stats").get(m::stats))
+        .push(Router::with_path("active").get(m::active))
+        .push(Router::with_path("events").get(events::events))
         .push(Router::with_path("center").get(p::center))
         .push(Router::with_path("htmx/active-list").get(p::active_list))
         .push(Router::with_path("htmx/stats-bar").get(p::stats_bar))
@@ -56,9 +60,6 @@ pub fn router(
         .push(Router::with_path("center/htmx/queue").get(p::queue))
         .push(Router::with_path("center/htmx/history").get(p::history))
         .push(Router::with_path("center/htmx/failed").get(p::failed))
-        .push(Router::with_path("active").get(m::active))
-        .push(Router::with_path("stats").get(m::stats))
-        .push(Router::with_path("events").get(events::events))
         .push(Router::with_path("health").get(m::health))
         .push(Router::with_path("providers/{id}/reconnect").post(m::reconnect))
         .push(Router::with_path("retry-all-failed").post(m::retry_all_failed))

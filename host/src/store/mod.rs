@@ -766,7 +766,7 @@ impl Store {
     /// How many downloads now in `status` reached it at or after `since` (minute resolution):
     /// a bounded sum over the per-minute buckets kept in memory.
     pub fn terminal_since(&self, status: Status, since: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(self.writer.tallies().since(status, minute(since)))
+        Ok(self.writer.terminal_since(status, minute(since)))
     }
 
     /// The counters as the tables hold them (what the copy in memory must equal).
@@ -1183,8 +1183,13 @@ mod tests {
             .iter()
             .map(|d| d.id)
             .collect();
+        let since = now - Duration::from_secs(60);
+        let failed_lately = store.terminal_since(Status::Failed, since).unwrap();
+        assert_eq!(failed_lately, failed.len() as u64);
         assert_eq!(store.delete(&failed).unwrap(), failed.len());
         assert_eq!(store.counts().unwrap().get(Status::Failed), 0);
+        // The sum asked for before the commit is not answered again after it.
+        assert_eq!(store.terminal_since(Status::Failed, since).unwrap(), 0);
         assert!(
             store
                 .retries_due(now + Duration::from_secs(61), 100)
