@@ -190,6 +190,16 @@ impl Metrics {
     }
 }
 
+/// The bucket of a histogram with upper `bounds` (seconds, inclusive) that `took` falls in:
+/// `bounds.len()` past the last one.
+pub fn bucket_index(bounds: &[f64], took: std::time::Duration) -> usize {
+    let secs = took.as_secs_f64();
+    bounds
+        .iter()
+        .position(|bound| secs <= *bound)
+        .unwrap_or(bounds.len())
+}
+
 /// Upper bounds (seconds) of the plugin call duration histogram's buckets; the sandbox's
 /// default deadline is 10 s.
 pub const CALL_DURATION_BOUNDS: [f64; 12] = [

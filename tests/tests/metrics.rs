@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 use tributary::config::{ApiKeyConfig, KeyRole};
 use tributary_tests::{TestApp, fast_emulator};
 
@@ -109,6 +108,9 @@ fn parse_labels(body: &str, line: &str) -> BTreeMap<String, String> {
 }
 
 /// The sum of the samples named `name` whose labels include all of `with`.
+/// (family, labels the samples must carry, their sum).
+type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
 fn total(samples: &[Sample], name: &str, with: &[(&str, &str)]) -> f64 {
     samples
         .iter()
@@ -151,13 +153,7 @@ async fn the_exposition_parses_and_follows_what_happened() {
     for n in 0..2 {
         let d = app.create("Artist", &format!("Track {:02}", n + 10)).await;
         let id = d["id"].as_str().unwrap().to_owned();
-        let (status, body) = app
-            .send_json(
-                Method::POST,
-                &format!("/api/downloads/{id}/cancel"),
-                json!(null),
-            )
-            .await;
+        let (status, body) = app.act(&id, "cancel").await;
         assert_eq!(status, 200, "{body}");
         cancelled.push(id);
     }
@@ -203,101 +199,66 @@ async fn the_exposition_parses_and_follows_what_happened() {
     );
     let samples = parse(&text);
 
-    // Downloads by status (the store) and transitions (the engine's commits).
-    assert_eq!(
-        total(&samples, "tributary_downloads", &[("status", "cancelled")]),
-        2.0,
-        "{text}"
-    );
-    assert_eq!(
-        total(&samples, "tributary_downloads", &[("status", "completed")]),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        total(
-            &samples,
+    // (family, labels the samples must carry, their sum), counted from what happened above:
+    // downloads by status (the store), creates, transitions and failures (the engine's
+    // commits), bytes (every byte of the completed file seen arriving), and HTTP requests by
+    // route pattern, never by raw path.
+    let expected: [Expected; 11] = [
+        ("tributary_downloads", &[("status", "cancelled")], 2.0),
+        ("tributary_downloads", &[("status", "completed")], 1.0),
+        (
             "tributary_downloads_created_total",
-            &[("provider", "slskd")]
+            &[("provider", "slskd")],
+            4.0,
         ),
-        4.0,
-        "{text}"
-    );
-    assert_eq!(
-        total(
-            &samples,
+        (
             "tributary_download_transitions_total",
-            &[("to", "cancelled"), ("provider", "slskd")]
+            &[("to", "cancelled"), ("provider", "slskd")],
+            2.0,
         ),
-        2.0,
-        "{text}"
-    );
-    assert_eq!(
-        total(
-            &samples,
+        (
             "tributary_download_transitions_total",
-            &[("to", "completed")]
+            &[("to", "completed")],
+            1.0,
         ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        total(
-            &samples,
+        (
             "tributary_download_failures_total",
-            &[("provider", "slskd"), ("cause", "not_found")]
+            &[("provider", "slskd"), ("cause", "not_found")],
+            1.0,
         ),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        total(&samples, "tributary_download_failures_total", &[]),
-        1.0,
-        "{text}"
-    );
-    assert_eq!(
-        total(&samples, "tributary_active_downloads", &[]),
-        0.0,
-        "{text}"
-    );
-    // Every byte of the completed file was seen arriving.
-    assert_eq!(
-        total(
-            &samples,
+        ("tributary_download_failures_total", &[], 1.0),
+        ("tributary_active_downloads", &[], 0.0),
+        (
             "tributary_downloaded_bytes_total",
-            &[("provider", "slskd")]
+            &[("provider", "slskd")],
+            size,
         ),
-        size,
-        "{text}"
-    );
-
-    // HTTP requests by route pattern, never by raw path.
-    assert_eq!(
-        total(
-            &samples,
+        (
             "tributary_http_requests_total",
             &[
                 ("method", "POST"),
                 ("route", "/api/downloads/{id}/cancel"),
-                ("status", "200")
-            ]
+                ("status", "200"),
+            ],
+            2.0,
         ),
-        2.0,
-        "{text}"
-    );
-    assert_eq!(
-        total(
-            &samples,
+        (
             "tributary_http_requests_total",
             &[
                 ("method", "POST"),
                 ("route", "/api/downloads"),
-                ("status", "201")
-            ]
+                ("status", "201"),
+            ],
+            4.0,
         ),
-        4.0,
-        "{text}"
-    );
+    ];
+    for (family, labels, sum) in expected {
+        assert_eq!(
+            total(&samples, family, labels),
+            sum,
+            "{family} {labels:?}\n{text}"
+        );
+    }
     for id in cancelled.iter().chain([&done_id, &lost_id]) {
         assert!(
             !text.contains(id.as_str()),

@@ -6,7 +6,7 @@ use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
 
 use super::error::ApiError;
-use super::state::{AppState, state};
+use super::state::{AppState, blocking, state};
 use crate::engine::breaker::CircuitState;
 use crate::engine::download::Status;
 use crate::metrics::{DownloadCount, Histogram, Metrics, PluginCalls, Scrape};
@@ -21,13 +21,20 @@ const CIRCUIT_STATES: [&str; 3] = [
 
 #[handler]
 pub async fn metrics(depot: &mut Depot, res: &mut Response) {
-    let text = state(depot).and_then(|s| {
-        let scrape = gather(&s)?;
-        s.engine
-            .metrics()
-            .render(scrape)
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode"))
-    });
+    let text = match state(depot) {
+        // A scrape reads every active record (13,000 in a big queue): not on a worker.
+        Ok(s) => {
+            blocking(move || {
+                let scrape = gather(&s)?;
+                s.engine
+                    .metrics()
+                    .render(scrape)
+                    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode"))
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
     match text {
         Ok(text) => {
             res.headers_mut().insert(

@@ -132,8 +132,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops dispatching and polling, and waits (bounded) for the tasks to finish.
-    /// Stops every engine task; returns how many did not stop within 5 s (and were left).
+    /// Stops dispatching and polling, and waits (bounded) for the tasks to finish; returns how
+    /// many did not stop within 5 s (and were left).
     pub async fn shutdown(self) -> usize {
         self.manager.core.stop();
         let mut left = 0;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::engine::provider::ProviderError;
-use crate::metrics::CALL_DURATION_BOUNDS;
+use crate::metrics::{CALL_DURATION_BOUNDS, bucket_index};
 
 /// Durations are kept in microseconds up to a minute (longer calls count as a minute: the
 /// sandbox's deadline ends them long before).
@@ -76,12 +76,7 @@ impl CallStats {
         counters
             .durations
             .saturating_record(us.clamp(1, LONGEST_US));
-        let secs = took.as_secs_f64();
-        let bucket = CALL_DURATION_BOUNDS
-            .iter()
-            .position(|bound| secs <= *bound)
-            .unwrap_or(CALL_DURATION_BOUNDS.len());
-        counters.buckets[bucket] += 1;
+        counters.buckets[bucket_index(&CALL_DURATION_BOUNDS, took)] += 1;
         counters.total += took;
         if let Err(e) = outcome {
             *counters.errors.entry(e.kind_name()).or_default() += 1;

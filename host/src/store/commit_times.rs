@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::metrics::bucket_index;
+
 /// Upper bounds (seconds) of the buckets: a commit is one fsync, well under a millisecond on an
 /// SSD with a write cache and tens of milliseconds on a busy spinning disk.
 pub const COMMIT_DURATION_BOUNDS: [f64; 12] = [
@@ -26,12 +28,7 @@ pub(super) struct CommitTimes {
 
 impl CommitTimes {
     pub fn record(&self, took: Duration) {
-        let secs = took.as_secs_f64();
-        let bucket = COMMIT_DURATION_BOUNDS
-            .iter()
-            .position(|bound| secs <= *bound)
-            .unwrap_or(COMMIT_DURATION_BOUNDS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.buckets[bucket_index(&COMMIT_DURATION_BOUNDS, took)].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
