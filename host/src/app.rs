@@ -113,13 +113,14 @@ impl App {
             engine: engine.clone(),
             live: live.clone(),
             active_lists: Default::default(),
+            stats_bodies: Default::default(),
             plugins: plugins.clone(),
             shutdown: stop_rx,
             templates,
             insecure_notice,
             access: access.enabled().then(|| access.clone()),
         };
-        let metrics = engine.metrics().clone();
+        let metrics = config.metrics.enabled.then(|| engine.metrics().clone());
         let routes = router(state, access, hosts, config.metrics.enabled);
         let server = HttpServer::start(listener, service(routes, metrics))?;
         tracing::info!("Tributary listening on http://{}", server.addr);

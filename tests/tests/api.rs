@@ -386,6 +386,37 @@ async fn per_download_actions_and_batches() {
     emulator.shutdown().await;
 }
 
+/// `/stats` is served from a copy kept until the next commit: every answered write shows in
+/// the next `/stats`, however often it was read before.
+#[tokio::test]
+async fn stats_show_each_write_as_soon_as_it_is_answered() {
+    let emulator = fast_emulator().await;
+    let app = TestApp::start(&emulator).await;
+    app.send_json(Method::POST, "/api/downloads/pause", json!(null))
+        .await;
+    let counts = async || {
+        let mut last = Value::Null;
+        // Read twice: the second answer comes from the kept copy.
+        for _ in 0..2 {
+            let (status, stats) = app.get_json(&format!("{M}/stats")).await;
+            assert_eq!(status, 200);
+            last = stats;
+        }
+        let n = |k: &str| last[k].as_u64().unwrap();
+        (n("waiting"), n("paused"), n("total_active"))
+    };
+    assert_eq!(counts().await, (0, 0, 0));
+    let a = app.create("Stats", "One").await;
+    assert_eq!(counts().await, (1, 0, 1));
+    let id = a["id"].as_str().unwrap();
+    assert_eq!(app.act(id, "pause").await.0, 200);
+    assert_eq!(counts().await, (0, 1, 1));
+    assert_eq!(app.act(id, "cancel").await.0, 200);
+    assert_eq!(counts().await, (0, 0, 0));
+    app.shutdown().await;
+    emulator.shutdown().await;
+}
+
 /// Creates sent together share durable commits (each answered after its own commit), and a
 /// batch action is one commit however many downloads it moves.
 #[tokio::test]

@@ -381,8 +381,12 @@ impl Handler for Gate {
         res: &mut Response,
         ctrl: &mut FlowCtrl,
     ) {
-        let path = req.uri().path().to_owned();
-        security_headers(res, &path);
+        // What the path decides, read once: the request is lent on below.
+        let path = req.uri().path();
+        security_headers(res, path);
+        let for_metrics = path == METRICS_PATH;
+        let public = is_public(path);
+        let api = path.starts_with("/api/");
         if let Err(e) = check_host(req, &self.hosts, &self.policy) {
             ctrl.skip_rest();
             return e.write(res);
@@ -393,7 +397,7 @@ impl Handler for Gate {
             ctrl.skip_rest();
             return e.write(res);
         }
-        if path == METRICS_PATH {
+        if for_metrics {
             match self.policy.holds_metrics_token(req) {
                 Some(true) => {
                     ctrl.call_next(req, depot, res).await;
@@ -414,7 +418,7 @@ impl Handler for Gate {
                 _ => {}
             }
         }
-        if !self.policy.enabled() || is_public(&path) {
+        if !self.policy.enabled() || public {
             ctrl.call_next(req, depot, res).await;
             return;
         }
@@ -433,7 +437,7 @@ impl Handler for Gate {
             }
             Ok(None) => {
                 ctrl.skip_rest();
-                if path.starts_with("/api/") || path == METRICS_PATH {
+                if api || for_metrics {
                     res.headers_mut().insert(
                         header::WWW_AUTHENTICATE,
                         HeaderValue::from_static("X-API-Key"),

@@ -54,19 +54,22 @@ impl Authority {
                 "" => None,
                 p => Some(p.strip_prefix(':')?.parse().ok()?),
             };
-            (inside.to_owned(), port)
+            (inside, port)
         } else {
             match text.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') => (h.to_owned(), Some(p.parse().ok()?)),
+                Some((h, p)) if !h.contains(':') => (h, Some(p.parse().ok()?)),
                 Some(_) => return None,
-                None => (text.to_owned(), None),
+                None => (text, None),
             }
         };
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let host = host.trim_end_matches('.');
         if host.is_empty() {
             return None;
         }
-        Some(Authority { host, port })
+        Some(Authority {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
     }
 
     fn is_ip_literal(&self) -> bool {

@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use salvo::http::HeaderValue;
-use salvo::http::header::CONTENT_TYPE;
 use salvo::oapi::endpoint;
 use salvo::prelude::*;
 
 use super::error::ApiError;
 use super::input::query_u32;
-use super::state::{blocking, reply, state};
+use super::state::{blocking, reply, reply_json, state};
 use crate::engine::breaker::CircuitState;
 use crate::view::dto::{
     ActiveDownloadsResponse, DeletedResponse, ProviderHealthDto, ProvidersHealthResponse,
@@ -38,14 +36,7 @@ pub const MAX_DAYS: u32 = 3650;
     )
 )]
 pub async fn active(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    match active_body(req, depot).await {
-        Ok(body) => {
-            res.headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            res.body(body);
-        }
-        Err(e) => e.write(res),
-    }
+    reply_json(res, active_body(req, depot).await);
 }
 
 async fn active_body(req: &Request, depot: &Depot) -> Result<bytes::Bytes, ApiError> {
@@ -59,9 +50,9 @@ async fn active_body(req: &Request, depot: &Depot) -> Result<bytes::Bytes, ApiEr
 /// Queue statistics, from counters (constant time).
 #[endpoint(tags("manager"), responses((status_code = 200, body = QueueStatsDto)))]
 pub async fn stats(depot: &mut Depot, res: &mut Response) {
-    reply(
+    reply_json(
         res,
-        state(depot).and_then(|s| Ok(QueueStatsDto::from(s.engine.stats()?))),
+        state(depot).and_then(|s| Ok(s.stats_bodies.current(&s.engine)?)),
     );
 }
 

@@ -16,6 +16,7 @@ mod metrics_route;
 mod pages;
 mod plugin_routes;
 mod state;
+mod stats_body;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -87,8 +88,12 @@ pub fn router(
         .push(Router::with_path("{id}").get(plugin_routes::get_one));
     let api = Router::new().push(downloads).push(plugins);
     let doc = OpenApi::new("Tributary", env!("CARGO_PKG_VERSION")).merge_router(&api);
-    let mut root = Router::new()
-        .hoop(metrics_route::mark_matched)
+    let mut root = Router::new();
+    if metrics {
+        // Only counted requests need to know whether a route matched.
+        root = root.hoop(metrics_route::mark_matched);
+    }
+    root = root
         .hoop(salvo::affix_state::inject(std::sync::Arc::new(state)))
         .hoop(access::Gate {
             policy: access,
@@ -115,9 +120,15 @@ pub fn router(
     root
 }
 
-/// The router behind the hoop that counts every request (matched or not) into `metrics`.
-pub fn service(router: Router, metrics: crate::metrics::Metrics) -> Service {
-    Service::new(router).hoop(metrics_route::CountRequests { metrics })
+/// The router, behind the hoop that counts every request (matched or not) into `metrics` when
+/// they are served: with `/metrics` off, nobody reads the counts, and every request would pay
+/// for them.
+pub fn service(router: Router, metrics: Option<crate::metrics::Metrics>) -> Service {
+    let service = Service::new(router);
+    match metrics {
+        Some(metrics) => service.hoop(metrics_route::CountRequests { metrics }),
+        None => service,
+    }
 }
 
 /// gzip for pages, partials, JSON, CSV and assets: a 1,000-row `/active` or `/center` shrinks

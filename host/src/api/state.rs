@@ -1,5 +1,6 @@
 //! What every handler reaches through the depot.
 
+use bytes::Bytes;
 use salvo::Depot;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
@@ -15,6 +16,8 @@ pub struct AppState {
     pub live: LiveFeed,
     /// `/active`'s answer (and the queue's rows), shared until the queue changes.
     pub active_lists: super::active_list::ActiveLists,
+    /// `/stats`'s answer, shared until the counters change.
+    pub stats_bodies: super::stats_body::StatsBodies,
     /// The plugins in service: listing and reload.
     pub plugins: std::sync::Arc<crate::plugin_service::PluginService>,
     /// Fires when the server shuts down (SSE streams end).
@@ -54,8 +57,31 @@ pub async fn blocking<T: Send + 'static>(
 
 /// Writes a JSON answer or the error.
 pub fn reply<T: Serialize + Send>(res: &mut Response, result: Result<T, ApiError>) {
+    // Serialised into one buffer: salvo's `Json` writes through a writer that grows its
+    // buffer piece by piece, which showed in the profile of `/stats` under load.
+    reply_json(
+        res,
+        result.and_then(|value| {
+            serde_json::to_vec(&value).map(Bytes::from).map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the answer could not be written as JSON: {e}"),
+                )
+            })
+        }),
+    );
+}
+
+/// Writes an answer already serialised as JSON, or the error.
+pub fn reply_json(res: &mut Response, result: Result<Bytes, ApiError>) {
     match result {
-        Ok(value) => res.render(Json(value)),
+        Ok(body) => {
+            res.headers_mut().insert(
+                salvo::http::header::CONTENT_TYPE,
+                salvo::http::HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            res.body(body);
+        }
         Err(e) => e.write(res),
     }
 }

@@ -86,6 +86,14 @@ pub enum RequestedSource {
     },
 }
 
+/// What the statistics depend on: the store's counters (which move only at a commit) and the
+/// minute (the day's window moves with it). Equal keys, equal statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsKey {
+    commits: u64,
+    minute: i64,
+}
+
 /// The queue statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueStats {
@@ -754,6 +762,15 @@ impl DownloadManager {
         let removed = self.core.store().delete(&ids)?;
         self.core.announce();
         Ok(removed)
+    }
+
+    /// Read it before [`stats`](Self::stats): statistics read after it are at least as new as
+    /// the key says, so a copy kept under the key is never older than it.
+    pub fn stats_key(&self) -> StatsKey {
+        StatsKey {
+            commits: self.core.store().commits(),
+            minute: self.core.now().timestamp().div_euclid(60),
+        }
     }
 
     pub fn stats(&self) -> Result<QueueStats, EngineError> {

@@ -787,7 +787,8 @@ impl Store {
         })
     }
 
-    /// Durable commits since open: fewer than writes when writes were grouped.
+    /// Durable commits since open: fewer than writes when writes were grouped. Counters read
+    /// after this are at least as new as the commit it counts.
     pub fn commits(&self) -> u64 {
         self.writer.commits()
     }

@@ -94,7 +94,8 @@ pub(super) struct Writer {
     /// sums over up to a day of minute buckets on every request, and they change only at a
     /// commit (which empties this under the tallies' write lock).
     since_cache: Mutex<Vec<((Status, i64), u64)>>,
-    /// Commits since open (how well writes are grouped).
+    /// Commits since open (how well writes are grouped); moved only after the tallies, so a
+    /// reader that saw a number reads tallies at least that new.
     commits: AtomicU64,
     /// How long each durable commit took.
     commit_times: CommitTimes,
@@ -136,7 +137,7 @@ impl Writer {
     }
 
     pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
+        self.commits.load(Ordering::Acquire)
     }
 
     pub fn commit_times(&self) -> &CommitTimes {
@@ -286,13 +287,13 @@ impl Writer {
         match done {
             Ok(()) => {
                 self.commit_times.record(started.elapsed());
-                self.commits.fetch_add(1, Ordering::Relaxed);
                 let mut tallies = self.tallies.write().unwrap_or_else(|p| p.into_inner());
                 tallies.apply(deltas);
                 self.since_cache
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .clear();
+                self.commits.fetch_add(1, Ordering::Release);
                 Ok(())
             }
             Err(e) => Err(GroupFailure::of(&e)),
