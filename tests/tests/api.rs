@@ -470,6 +470,38 @@ async fn concurrent_creates_share_commits_and_a_batch_is_one_commit() {
     assert_eq!(store.commits() - before, 1, "one commit for the batch");
     let (_, stats) = app.get_json(&format!("{M}/stats")).await;
     assert_eq!(stats["total_active"], 0, "{stats}");
+
+    // One track sent many times at once (written together): one download, one 201.
+    let mut same = Vec::new();
+    for _ in 0..16 {
+        let (client, url) = (app.client.clone(), app.url("/api/downloads"));
+        same.push(tokio::spawn(async move {
+            let res = client
+                .post(url)
+                .json(&json!({"artist": "Once", "title": "Only", "track_id": "only-once"}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap()["id"].clone())
+        }));
+    }
+    let mut answers = Vec::new();
+    for r in same {
+        answers.push(r.await.unwrap());
+    }
+    assert_eq!(
+        answers.iter().filter(|(s, _)| *s == 201).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|(s, id)| (*s == 201 || *s == 200) && *id == answers[0].1)
+    );
+    let (_, stats) = app.get_json(&format!("{M}/stats")).await;
+    assert_eq!(stats["total_active"], 1, "{stats}");
     tributary_tests::assert_counters_match(&app.app.engine);
     app.shutdown().await;
     emulator.shutdown().await;

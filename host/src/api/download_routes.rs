@@ -152,7 +152,7 @@ pub async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             source: body.source.map(SourceBody::into_requested).transpose()?,
             idempotency_key: body.idempotency_key.or(header_key),
         };
-        blocking(move || Ok(s.engine.create(request)?)).await
+        Ok::<_, ApiError>(s.engine.create_together(request).await?)
     }
     .await;
     match result {

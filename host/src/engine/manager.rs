@@ -15,6 +15,7 @@ use super::call_gates::CallKind;
 use super::clock::Clock;
 use super::core::{Core, move_to};
 use super::download::{ChosenSource, Download, Status, TrackInfo};
+use super::grouped_creates::GroupedCreates;
 use super::provider::{Provider, ProviderError, Source, uri_scheme};
 use super::provider_slot::{ProviderOptions, ProviderSlot};
 use super::settings::EngineSettings;
@@ -132,6 +133,8 @@ pub struct ProviderHealth {
 #[derive(Clone)]
 pub struct DownloadManager {
     core: Arc<Core>,
+    /// Creates from [`create_together`](DownloadManager::create_together), written in groups.
+    creates: Arc<GroupedCreates>,
 }
 
 /// The engine's background tasks; [`Running::shutdown`] stops them.
@@ -291,6 +294,7 @@ impl DownloadManager {
         let paused = store.flag(PAUSED_FLAG)?;
         Ok(DownloadManager {
             core: Arc::new(Core::new(store, slots, settings, clock, paused)),
+            creates: Arc::default(),
         })
     }
 
@@ -485,6 +489,31 @@ impl DownloadManager {
     /// Creates a download; returns it and whether it is new (an active download of the same
     /// track, or one made with the same idempotency key, is returned instead of a duplicate).
     pub fn create(&self, request: NewDownload) -> Result<(Download, bool), EngineError> {
+        let (download, key) = self.new_download(request)?;
+        let inserted = self.core.store().insert_unless_known(
+            &download,
+            key.as_deref(),
+            self.core.now() - self.core.settings().idempotency_key_ttl,
+        )?;
+        Ok(self.created(download, inserted))
+    }
+
+    /// As [`create`](Self::create), written in one store operation with the other creates
+    /// waiting at the same time (the API's path: many clients creating at once).
+    pub async fn create_together(
+        &self,
+        request: NewDownload,
+    ) -> Result<(Download, bool), EngineError> {
+        let (download, key) = self.new_download(request)?;
+        let (download, inserted) = self.creates.insert(&self.core, download, key).await?;
+        Ok(self.created(download, inserted))
+    }
+
+    /// The download a request asks for, checked and routed, and its idempotency key.
+    fn new_download(
+        &self,
+        request: NewDownload,
+    ) -> Result<(Download, Option<String>), EngineError> {
         let title = clean("title", &request.title, true)?.unwrap_or_default();
         let artist = clean("artist", &request.artist, true)?.unwrap_or_default();
         let album = match &request.album {
@@ -539,11 +568,12 @@ impl DownloadManager {
                 now,
             )
         };
-        match self.core.store().insert_unless_known(
-            &download,
-            key.as_deref(),
-            now - self.core.settings().idempotency_key_ttl,
-        )? {
+        Ok((download, key))
+    }
+
+    /// What the store did with a new download, for the caller.
+    fn created(&self, download: Download, inserted: Inserted) -> (Download, bool) {
+        match inserted {
             Inserted::Created => {
                 self.core.metrics().created(&download.provider_id);
                 tracing::info!(
@@ -552,9 +582,9 @@ impl DownloadManager {
                     "download created"
                 );
                 self.core.announce();
-                Ok((download, true))
+                (download, true)
             }
-            Inserted::Existing(existing) => Ok((*existing, false)),
+            Inserted::Existing(existing) => (*existing, false),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod clock;
 mod core;
 mod dispatcher;
 pub mod download;
+mod grouped_creates;
 mod housekeeping;
 pub mod manager;
 mod matching;

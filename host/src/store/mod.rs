@@ -406,6 +406,52 @@ fn prepare(db: &Database, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Adds `d` unless its idempotency key or its track already names a download (see
+/// [`Store::insert_unless_known`]); refuses before writing anything.
+fn insert_one(
+    txn: &WriteTransaction,
+    t: &mut DownloadTables,
+    deltas: &mut Deltas,
+    d: &Download,
+    idempotency_key: Option<&str>,
+    keys_valid_since: DateTime<Utc>,
+) -> Result<Inserted, StoreError> {
+    let existing = {
+        let by_key = match idempotency_key {
+            Some(key) => txn.open_table(IDEMPOTENCY)?.get(key)?.map(|v| v.value()),
+            None => None,
+        };
+        let by_track = t
+            .active_track()?
+            .get(d.track_id.as_str())?
+            .map(|v| v.value());
+        let records = t.records()?;
+        let load = |id: u128| -> Result<Option<Download>, StoreError> {
+            records.get(id)?.map(|r| decode(id, r.value())).transpose()
+        };
+        let keyed = match by_key {
+            Some(id) => load(id)?.filter(|k| k.created_at >= keys_valid_since),
+            None => None,
+        };
+        match (keyed, by_track) {
+            (Some(keyed), _) => Some(keyed),
+            (None, Some(id)) => load(id)?,
+            (None, None) => None,
+        }
+    };
+    if let Some(existing) = existing {
+        deltas.nothing_yet();
+        return Ok(Inserted::Existing(Box::new(existing)));
+    }
+    write_download(t, deltas, None, Some(d))?;
+    if let Some(key) = idempotency_key {
+        txn.open_table(IDEMPOTENCY)?.insert(key, d.id.as_u128())?;
+        txn.open_table(IDEMPOTENCY_BY_AGE)?
+            .insert((millis(d.created_at), key), ())?;
+    }
+    Ok(Inserted::Created)
+}
+
 impl Store {
     /// Adds a new download unless its idempotency key was seen (by a download created at or
     /// after `keys_valid_since`: older keys have expired) or its track already has an active
@@ -418,41 +464,33 @@ impl Store {
         keys_valid_since: DateTime<Utc>,
     ) -> Result<Inserted, StoreError> {
         self.write(|txn, deltas| {
+            insert_one(
+                txn,
+                &mut DownloadTables::new(txn),
+                deltas,
+                d,
+                idempotency_key,
+                keys_valid_since,
+            )
+        })
+    }
+
+    /// As [`insert_unless_known`](Self::insert_unless_known) for each `(download, key)`, in
+    /// order, as one write: a later one sees the earlier ones (two creates of one track make
+    /// one download).
+    pub fn insert_many_unless_known(
+        &self,
+        items: &[(Download, Option<String>)],
+        keys_valid_since: DateTime<Utc>,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        self.write(|txn, deltas| {
             let mut t = DownloadTables::new(txn);
-            let existing = {
-                let by_key = match idempotency_key {
-                    Some(key) => txn.open_table(IDEMPOTENCY)?.get(key)?.map(|v| v.value()),
-                    None => None,
-                };
-                let by_track = t
-                    .active_track()?
-                    .get(d.track_id.as_str())?
-                    .map(|v| v.value());
-                let records = t.records()?;
-                let load = |id: u128| -> Result<Option<Download>, StoreError> {
-                    records.get(id)?.map(|r| decode(id, r.value())).transpose()
-                };
-                let keyed = match by_key {
-                    Some(id) => load(id)?.filter(|k| k.created_at >= keys_valid_since),
-                    None => None,
-                };
-                match (keyed, by_track) {
-                    (Some(keyed), _) => Some(keyed),
-                    (None, Some(id)) => load(id)?,
-                    (None, None) => None,
-                }
-            };
-            if let Some(existing) = existing {
-                deltas.nothing_yet();
-                return Ok(Inserted::Existing(Box::new(existing)));
-            }
-            write_download(&mut t, deltas, None, Some(d))?;
-            if let Some(key) = idempotency_key {
-                txn.open_table(IDEMPOTENCY)?.insert(key, d.id.as_u128())?;
-                txn.open_table(IDEMPOTENCY_BY_AGE)?
-                    .insert((millis(d.created_at), key), ())?;
-            }
-            Ok(Inserted::Created)
+            items
+                .iter()
+                .map(|(d, key)| {
+                    insert_one(txn, &mut t, deltas, d, key.as_deref(), keys_valid_since)
+                })
+                .collect()
         })
     }
 
@@ -1219,6 +1257,46 @@ mod tests {
         assert_eq!(store.get(d.id).unwrap().unwrap().status, Status::Waiting);
         assert_eq!(store.by_idempotency_key("key-1").unwrap().unwrap().id, d.id);
         assert_eq!(store.active_for_track("track-1").unwrap().unwrap().id, d.id);
+    }
+
+    /// Creates written as one operation see each other: a second of one track, or a second
+    /// use of one key, finds the first; the rest are created, in one commit.
+    #[test]
+    fn creates_written_together_see_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let now = Utc::now();
+        let first = download(1, now);
+        let same_track = download(1, now);
+        let keyed = download(2, now);
+        let same_key = download(3, now);
+        let other = download(4, now);
+        let items = vec![
+            (first.clone(), None),
+            (same_track, None),
+            (keyed.clone(), Some("k".to_owned())),
+            (same_key, Some("k".to_owned())),
+            (other.clone(), None),
+        ];
+        let before = store.commits();
+        let inserted = store.insert_many_unless_known(&items, now).unwrap();
+        assert_eq!(store.commits() - before, 1);
+        let outcome: Vec<Option<Uuid>> = inserted
+            .iter()
+            .map(|i| match i {
+                Inserted::Created => None,
+                Inserted::Existing(d) => Some(d.id),
+            })
+            .collect();
+        assert_eq!(
+            outcome,
+            vec![None, Some(first.id), None, Some(keyed.id), None]
+        );
+        assert_eq!(store.counts().unwrap().get(Status::Waiting), 3);
+        for d in [&first, &keyed, &other] {
+            assert!(store.get(d.id).unwrap().is_some());
+        }
+        assert_eq!(store.by_idempotency_key("k").unwrap().unwrap().id, keyed.id);
     }
 
     #[test]
