@@ -131,12 +131,18 @@ fn ensure_browser() -> anyhow::Result<()> {
     apt_install(&["chromium", "chromium-driver"])
 }
 
-/// The aria2 plugin is tested against Debian's real aria2c.
+/// The aria2 and qBittorrent plugins are tested against Debian's real aria2c and
+/// qbittorrent-nox.
 fn ensure_daemons() -> anyhow::Result<()> {
-    if have("aria2c") {
+    let missing: Vec<&str> = [("aria2c", "aria2"), ("qbittorrent-nox", "qbittorrent-nox")]
+        .into_iter()
+        .filter(|(program, _)| !have(program))
+        .map(|(_, package)| package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    apt_install(&["aria2"])
+    apt_install(&missing)
 }
 
 /// Formatting and clippy, native and wasm: a lint failure fails the test command.

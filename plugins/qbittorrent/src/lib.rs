@@ -1,0 +1,202 @@
+//! qBittorrent as a Tributary provider: torrents (magnet links and .torrent URLs) through the
+//! WebUI API v2, each added under the operator's category with a tag that names it for us, and,
+//! for a multi-file torrent, only the wanted file fetched.
+
+mod files;
+mod session;
+mod states;
+
+use serde_json::Value;
+use session::Session;
+use tributary_plugin_sdk::{
+    Capabilities, Enqueued, Health, PluginInfo, Provider, ProviderError, Source, Transfer,
+    TransferRef, clock, config,
+};
+
+/// Every tag of ours starts so; the rest of it is the transfer's id.
+const TAG: &str = "tributary-";
+
+fn category() -> String {
+    config::get("category").unwrap_or_else(|| "tributary".into())
+}
+
+/// The transfer id a torrent's tags carry (ours, not the wanted file's).
+fn our_tag(tags: &str) -> Option<&str> {
+    tags.split(',')
+        .map(str::trim)
+        .find(|t| t.starts_with(TAG) && !t.starts_with("tributary-file-"))
+}
+
+/// Our torrents, with their tags.
+fn ours(s: &Session, tag: Option<&str>) -> Result<Vec<Value>, ProviderError> {
+    let mut request = s.get("/api/v2/torrents/info").query("category", category());
+    if let Some(tag) = tag {
+        request = request.query("tag", tag);
+    }
+    Ok(request.send()?.json()?)
+}
+
+/// The torrent's hash for a transfer id, if qBittorrent still has it.
+fn hash_of(s: &Session, t: &TransferRef) -> Result<Option<String>, ProviderError> {
+    Ok(ours(s, Some(&t.external_id))?
+        .first()
+        .and_then(|t| t["hash"].as_str())
+        .map(str::to_owned))
+}
+
+/// Chooses the wanted file (every other file is not downloaded) once the torrent's files are
+/// known; returns the wanted file's entry.
+fn choose_file(s: &Session, hash: &str, wanted: &str) -> Result<Option<Value>, ProviderError> {
+    let files: Vec<Value> = s
+        .get("/api/v2/torrents/files")
+        .query("hash", hash)
+        .send()?
+        .json()?;
+    let names: Vec<&str> = files
+        .iter()
+        .map(|f| f["name"].as_str().unwrap_or_default())
+        .collect();
+    let Some(index) = files::find(&names, wanted) else {
+        return Ok(None);
+    };
+    let others: Vec<String> = files
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| *i != index && f["priority"].as_u64() != Some(0))
+        .map(|(i, _)| i.to_string())
+        .collect();
+    if !others.is_empty() {
+        s.post("/api/v2/torrents/filePrio")
+            .form(&[("hash", hash), ("id", &others.join("|")), ("priority", "0")])
+            .send()?;
+    }
+    Ok(files.into_iter().nth(index))
+}
+
+fn on_hash(t: &TransferRef, path: impl Fn(&Session) -> &'static str) -> Result<(), ProviderError> {
+    let s = Session::open()?;
+    let Some(hash) = hash_of(&s, t)? else {
+        return Err(ProviderError::NotFound(format!(
+            "qBittorrent has no torrent {}",
+            t.external_id
+        )));
+    };
+    s.post(path(&s)).form(&[("hashes", hash.as_str())]).send()?;
+    Ok(())
+}
+
+struct QBittorrent;
+
+impl Provider for QBittorrent {
+    fn info() -> PluginInfo {
+        PluginInfo {
+            id: "qbittorrent".into(),
+            kind: "torrent".into(),
+            display_name: "qBittorrent".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            // No `remove`: a finished torrent stays and seeds under the category, until the
+            // operator's own seeding limits in qBittorrent take it away.
+            capabilities: Capabilities::PAUSE,
+            peer_files: false,
+            uri_schemes: vec!["magnet".into(), "http".into(), "https".into()],
+        }
+    }
+
+    fn ping() -> Result<Health, ProviderError> {
+        let s = Session::open()?;
+        let version = s.get("/api/v2/app/version").send()?.text();
+        let (major, minor, patch) = s.api;
+        Ok(Health {
+            service_version: Some(version.trim().to_owned()),
+            ready: true,
+            detail: format!("logged in, WebUI API {major}.{minor}.{patch}"),
+        })
+    }
+
+    fn enqueue(source: Source) -> Result<Enqueued, ProviderError> {
+        let Source::Uri(uri) = source else {
+            return Err(ProviderError::Unsupported(
+                "qBittorrent takes magnet links and .torrent URLs, not peer files".into(),
+            ));
+        };
+        let s = Session::open()?;
+        let requested_at_ms = clock::now_ms();
+        // One enqueue at a time per provider (the host's rule): the time names it.
+        let tag = format!("{TAG}{requested_at_ms}");
+        let mut tags = tag.clone();
+        if let Some(file) = &uri.file {
+            tags = format!("{tags},{}", files::tag_for(file));
+        }
+        let mut form = vec![
+            ("urls", uri.uri.clone()),
+            ("category", category()),
+            ("tags", tags),
+        ];
+        if let Some(path) = config::get("save_path") {
+            form.push(("savepath", path));
+        }
+        let answer = s.post("/api/v2/torrents/add").form(&form).send()?;
+        if answer.text().trim() == "Fails." {
+            return Err(ProviderError::Rejected(format!(
+                "qBittorrent would not add {}",
+                uri.uri
+            )));
+        }
+        if let Some(file) = &uri.file
+            && let Some(t) = ours(&s, Some(&tag))?.first()
+            && let Some(hash) = t["hash"].as_str()
+        {
+            // Chosen at once when qBittorrent already knows the files (a magnet learns them
+            // from its peers, a .torrent URL once fetched); else the next listing chooses.
+            choose_file(&s, hash, file)?;
+        }
+        Ok(Enqueued {
+            external_id: tag,
+            requested_at_ms: Some(requested_at_ms),
+        })
+    }
+
+    fn list_transfers() -> Result<Vec<Transfer>, ProviderError> {
+        let s = Session::open()?;
+        let mut out = Vec::new();
+        for t in ours(&s, None)? {
+            let tags = t["tags"].as_str().unwrap_or_default();
+            let Some(tag) = our_tag(tags) else {
+                continue;
+            };
+            let hash = t["hash"].as_str().unwrap_or_default();
+            let file = match files::from_tags(tags) {
+                Some(wanted) => choose_file(&s, hash, &wanted)?,
+                None => None,
+            };
+            let wanted = file.as_ref().map(|f| states::WantedFile {
+                name: f["name"].as_str().unwrap_or_default(),
+                size: f["size"].as_u64().unwrap_or(0),
+                progress: f["progress"].as_f64().unwrap_or(0.0),
+            });
+            out.extend(states::transfer(&t, tag, wanted.as_ref()));
+        }
+        Ok(out)
+    }
+
+    fn cancel(t: TransferRef) -> Result<(), ProviderError> {
+        let s = Session::open()?;
+        // Gone already: nothing left to cancel. The files stay on disk either way.
+        if let Some(hash) = hash_of(&s, &t)? {
+            s.post("/api/v2/torrents/delete")
+                .form(&[("hashes", hash.as_str()), ("deleteFiles", "false")])
+                .send()?;
+        }
+        Ok(())
+    }
+
+    fn pause(t: TransferRef) -> Result<(), ProviderError> {
+        on_hash(&t, |s| s.hold_calls().0)
+    }
+
+    fn resume(t: TransferRef) -> Result<(), ProviderError> {
+        on_hash(&t, |s| s.hold_calls().1)
+    }
+}
+
+tributary_plugin_sdk::export_provider!(QBittorrent);

@@ -1,0 +1,546 @@
+//! The qBittorrent plugin against two real qBittorrent daemons (Debian's `qbittorrent-nox`) on
+//! loopback, through the engine: one seeds a multi-file torrent the test makes from real files,
+//! the other is driven by Tributary and fetches the one chosen track of it to completion, then
+//! is paused and resumed; a wrong password is refused. DHT, PeX and LSD are off: the seeder is
+//! introduced with `torrents/addPeers`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tributary::engine::download::Status;
+use tributary::engine::manager::{DownloadManager, NewDownload, RequestedSource};
+use tributary::engine::provider::{Provider, ProviderError};
+use tributary::engine::provider_slot::ProviderOptions;
+use tributary_tests::{PluginsDir, fast_settings, grant_for, runtime};
+use uuid::Uuid;
+
+/// qBittorrent 4.5's WebUI user and password until they are changed.
+const USER: &str = "admin";
+const PASSWORD: &str = "adminadmin";
+const PIECE: usize = 256 * 1024;
+
+/// The album's files: (path inside the torrent, size). The second is the wanted track.
+const ALBUM: [(&str, usize); 3] = [
+    ("01 - Opening.flac", 3 * 1024 * 1024 + 11),
+    ("02 - The Wanted One.flac", 20 * 1024 * 1024 + 7),
+    ("03 - Closing.flac", 2 * 1024 * 1024 + 3),
+];
+
+/// The bytes of file `name`, `len` long: every file differs.
+fn content(name: &str, len: usize) -> Vec<u8> {
+    let seed = name
+        .bytes()
+        .fold(7u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
+    (0..len)
+        .map(|i| ((i / 7) as u8).wrapping_mul(13).wrapping_add(seed))
+        .collect()
+}
+
+/// Bencoding, as much of it as a torrent needs.
+enum B {
+    Int(u64),
+    Bytes(Vec<u8>),
+    List(Vec<B>),
+    /// Keys in sorted order, as the format requires.
+    Dict(Vec<(&'static str, B)>),
+}
+
+impl B {
+    fn str(s: &str) -> B {
+        B::Bytes(s.as_bytes().to_vec())
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            B::Int(n) => out.extend(format!("i{n}e").bytes()),
+            B::Bytes(b) => {
+                out.extend(format!("{}:", b.len()).bytes());
+                out.extend(b);
+            }
+            B::List(items) => {
+                out.push(b'l');
+                items.iter().for_each(|i| i.encode(out));
+                out.push(b'e');
+            }
+            B::Dict(entries) => {
+                out.push(b'd');
+                for (k, v) in entries {
+                    B::str(k).encode(out);
+                    v.encode(out);
+                }
+                out.push(b'e');
+            }
+        }
+    }
+}
+
+/// Writes the album's files under `dir/Album` and returns the .torrent and its info hash.
+fn make_album(dir: &Path) -> (Vec<u8>, String) {
+    let root = dir.join("Album");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut all = Vec::new();
+    let mut files = Vec::new();
+    for (name, size) in ALBUM {
+        let bytes = content(name, size);
+        std::fs::write(root.join(name), &bytes).unwrap();
+        all.extend_from_slice(&bytes);
+        files.push(B::Dict(vec![
+            ("length", B::Int(size as u64)),
+            ("path", B::List(vec![B::str(name)])),
+        ]));
+    }
+    let pieces: Vec<u8> = all
+        .chunks(PIECE)
+        .flat_map(|p| Sha1::digest(p).to_vec())
+        .collect();
+    let info = B::Dict(vec![
+        ("files", B::List(files)),
+        ("name", B::str("Album")),
+        ("piece length", B::Int(PIECE as u64)),
+        ("pieces", B::Bytes(pieces)),
+    ]);
+    let mut info_bytes = Vec::new();
+    info.encode(&mut info_bytes);
+    let hash: String = Sha1::digest(&info_bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut torrent = b"d4:info".to_vec();
+    torrent.extend(info_bytes);
+    torrent.push(b'e');
+    (torrent, hash)
+}
+
+/// Serves `body` on every path (the .torrent, as a site would).
+async fn serve(body: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let body = Arc::new(body);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 2048];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-bittorrent\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            });
+        }
+    });
+    base
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One qbittorrent-nox with its own profile, WebUI and torrent port on loopback; killed on drop.
+struct QBittorrent {
+    child: Child,
+    url: String,
+    peer_port: u16,
+    client: reqwest::Client,
+}
+
+impl Drop for QBittorrent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl QBittorrent {
+    async fn start(profile: &Path, save: &Path) -> QBittorrent {
+        assert!(
+            Command::new("qbittorrent-nox")
+                .arg("--version")
+                .output()
+                .is_ok(),
+            "qbittorrent-nox is missing: `cargo xtask test` installs Debian's qbittorrent-nox"
+        );
+        let (web, peer_port) = (free_port(), free_port());
+        let config = profile.join("qBittorrent/config");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(
+            config.join("qBittorrent.conf"),
+            format!(
+                "[LegalNotice]\nAccepted=true\n\n[BitTorrent]\nSession\\DHTEnabled=false\nSession\\PeXEnabled=false\nSession\\LSDEnabled=false\nSession\\Port={peer_port}\nSession\\Interface=lo\nSession\\DefaultSavePath={}\n\n[Preferences]\nWebUI\\Address=127.0.0.1\nWebUI\\Port={web}\nConnection\\PortRangeMin={peer_port}\n",
+                save.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("qbittorrent-nox")
+            .arg(format!("--profile={}", profile.display()))
+            .arg(format!("--webui-port={web}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("qbittorrent-nox starts");
+        let url = format!("http://127.0.0.1:{web}");
+        let client = tributary_tests::http_client_builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let mut q = QBittorrent {
+            child,
+            url,
+            peer_port,
+            client,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", web)).is_err() {
+            if let Ok(Some(status)) = q.child.try_wait() {
+                let mut said = String::new();
+                if let Some(mut e) = q.child.stderr.take() {
+                    let _ = e.read_to_string(&mut said);
+                }
+                panic!("qbittorrent-nox exited ({status}): {said}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "qbittorrent-nox does not listen"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let said = q
+            .call("auth/login", &[("username", USER), ("password", PASSWORD)])
+            .await;
+        assert_eq!(said, "Ok.");
+        q
+    }
+
+    /// A WebUI call with a form body, answered as text.
+    async fn call(&self, path: &str, form: &[(&str, &str)]) -> String {
+        self.client
+            .post(format!("{}/api/v2/{path}", self.url))
+            .header("Referer", &self.url)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> serde_json::Value {
+        let text = self
+            .client
+            .get(format!("{}/api/v2/{path}", self.url))
+            .header("Referer", &self.url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+    }
+}
+
+struct Setup {
+    _plugins: PluginsDir,
+    provider: Arc<dyn Provider>,
+    seeder: QBittorrent,
+    leecher: QBittorrent,
+    torrent_url: String,
+    hash: String,
+    dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let (torrent, hash) = make_album(&dir.path().join("seed"));
+    let torrent_url = format!("{}/album.torrent", serve(torrent).await);
+    let seeder = QBittorrent::start(&dir.path().join("seeder"), &dir.path().join("seed")).await;
+    let leecher = QBittorrent::start(&dir.path().join("leecher"), &dir.path().join("dl")).await;
+    let seed_path = dir.path().join("seed");
+    let said = seeder
+        .call(
+            "torrents/add",
+            &[
+                ("urls", torrent_url.as_str()),
+                ("savepath", seed_path.to_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(said, "Ok.");
+    let plugins = PluginsDir::with(&["plugins/qbittorrent"]);
+    let mut grant = grant_for(&leecher.url, None);
+    grant.settings.insert(
+        "password".into(),
+        tributary::config::SettingValue::Text(PASSWORD.into()),
+    );
+    let (provider, _) = runtime()
+        .load(&plugins.folder("qbittorrent"), &grant)
+        .await
+        .expect("the qBittorrent plugin loads");
+    Setup {
+        _plugins: plugins,
+        provider: provider as Arc<dyn Provider>,
+        seeder,
+        leecher,
+        torrent_url,
+        hash,
+        dir,
+    }
+}
+
+fn engine(s: &Setup) -> (DownloadManager, tributary::engine::manager::Running) {
+    let store = tributary::store::Store::open(&s.dir.path().join("t.redb")).unwrap();
+    let mut settings = fast_settings();
+    settings.retry.max_retries = 0;
+    let engine = DownloadManager::with_options(
+        store,
+        vec![(s.provider.clone(), ProviderOptions::default())],
+        settings,
+        Arc::new(tributary::engine::clock::SystemClock),
+    )
+    .unwrap();
+    let running = engine.start().unwrap();
+    (engine, running)
+}
+
+async fn wait_for(engine: &DownloadManager, id: Uuid, secs: u64, status: Status) {
+    let started = Instant::now();
+    loop {
+        let d = engine.get(id).unwrap();
+        if d.status == status {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(secs),
+            "{status:?} within {secs} s: {:?} {:?} {:?}",
+            d.status,
+            d.status_message,
+            d.error_message
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Tells the two daemons about each other (no DHT, PeX or LSD here), once the leecher has
+/// the torrent.
+async fn introduce(s: &Setup) {
+    let started = Instant::now();
+    loop {
+        let listed = s
+            .leecher
+            .get(&format!("torrents/info?hashes={}", s.hash))
+            .await;
+        if listed.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the leecher never got the torrent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (from, to) in [(&s.leecher, &s.seeder), (&s.seeder, &s.leecher)] {
+        let peer = format!("127.0.0.1:{}", to.peer_port);
+        from.call(
+            "torrents/addPeers",
+            &[("hashes", s.hash.as_str()), ("peers", peer.as_str())],
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_chosen_track_of_a_real_torrent_downloads_and_the_rest_does_not() {
+    let s = setup().await;
+    let health = s.provider.ping().await.expect("qBittorrent answers");
+    assert_eq!(
+        health.service_version.as_deref(),
+        Some("v4.5.2"),
+        "{health:?}"
+    );
+    assert!(health.ready);
+    let (engine, running) = engine(&s);
+    let wanted = ALBUM[1].0;
+    let started = Instant::now();
+    let (d, _) = engine
+        .create(NewDownload {
+            artist: "Torrent".into(),
+            title: "The Wanted One".into(),
+            source: Some(RequestedSource::Uri {
+                uri: s.torrent_url.clone(),
+                file: Some(wanted.into()),
+                size: None,
+            }),
+            ..NewDownload::default()
+        })
+        .unwrap();
+    introduce(&s).await;
+    wait_for(&engine, d.id, 90, Status::Completed).await;
+    println!(
+        "qBittorrent: {} MB track from create to completed in {:.2} s",
+        ALBUM[1].1 / (1024 * 1024),
+        started.elapsed().as_secs_f64()
+    );
+    let d = engine.get(d.id).unwrap();
+    assert_eq!(
+        (d.provider_id.as_str(), d.provider_kind.as_str()),
+        ("qbittorrent", "torrent")
+    );
+    assert_eq!(d.total_bytes, ALBUM[1].1 as u64, "the wanted file's size");
+    let path = PathBuf::from(d.local_path.clone().expect("the download says where"));
+    assert_eq!(path, s.dir.path().join("dl/Album").join(wanted));
+    assert!(std::fs::read(&path).unwrap() == content(wanted, ALBUM[1].1));
+
+    // Only the wanted file was asked for: the others are at priority 0 and not whole.
+    let files = s
+        .leecher
+        .get(&format!("torrents/files?hash={}", s.hash))
+        .await;
+    for f in files.as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        if name.ends_with(wanted) {
+            assert_eq!(f["progress"], 1.0, "{f}");
+        } else {
+            assert_eq!(f["priority"], 0, "{name} was not skipped: {f}");
+            assert!(
+                f["progress"].as_f64().unwrap() < 1.0,
+                "{name} was fetched: {f}"
+            );
+        }
+    }
+    // The torrent stays in qBittorrent under Tributary's category with its files.
+    let info = s
+        .leecher
+        .get(&format!("torrents/info?hashes={}", s.hash))
+        .await;
+    assert_eq!(info[0]["category"], "tributary", "{info}");
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_is_refused_as_unauthorized() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = QBittorrent::start(&dir.path().join("q"), &dir.path().join("dl")).await;
+    let plugins = PluginsDir::with(&["plugins/qbittorrent"]);
+    let mut grant = grant_for(&q.url, None);
+    grant.settings.insert(
+        "password".into(),
+        tributary::config::SettingValue::Text("not-the-password".into()),
+    );
+    let (provider, _) = runtime()
+        .load(&plugins.folder("qbittorrent"), &grant)
+        .await
+        .expect("the plugin loads");
+    match provider.ping().await {
+        Err(ProviderError::Unauthorized(message)) => {
+            assert!(message.contains("username and password"), "{message}")
+        }
+        other => panic!("a wrong password must be unauthorized: {other:?}"),
+    }
+}
+
+/// A magnet link: the files are known only once the seeder has sent the metadata, and the
+/// wanted one is chosen then. The leecher is slowed so that the torrent can be held at
+/// qBittorrent (paused) and continued.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_magnet_link_is_paused_and_resumed_at_qbittorrent_and_finishes_its_track() {
+    let s = setup().await;
+    let limit = (2 * 1024 * 1024).to_string();
+    s.leecher
+        .call("transfer/setDownloadLimit", &[("limit", limit.as_str())])
+        .await;
+    let (engine, running) = engine(&s);
+    let wanted = ALBUM[1].0;
+    let (d, _) = engine
+        .create(NewDownload {
+            artist: "Torrent".into(),
+            title: "The Wanted One".into(),
+            source: Some(RequestedSource::Uri {
+                uri: format!("magnet:?xt=urn:btih:{}&dn=Album", s.hash),
+                file: Some("the wanted one".into()),
+                size: None,
+            }),
+            ..NewDownload::default()
+        })
+        .unwrap();
+    introduce(&s).await;
+    let started = Instant::now();
+    while engine.get(d.id).unwrap().bytes_downloaded == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no bytes: {:?}",
+            engine.get(d.id).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    engine.pause(d.id).unwrap();
+    wait_for(&engine, d.id, 10, Status::Paused).await;
+    let started = Instant::now();
+    loop {
+        let info = s
+            .leecher
+            .get(&format!("torrents/info?hashes={}", s.hash))
+            .await;
+        if info[0]["state"] == "pausedDL" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "qBittorrent does not hold it: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    engine.resume(d.id).unwrap();
+    let started = Instant::now();
+    loop {
+        let info = s
+            .leecher
+            .get(&format!("torrents/info?hashes={}", s.hash))
+            .await;
+        if info[0]["state"] != "pausedDL" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "qBittorrent is not resumed: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The connections ended with the pause, and without a tracker or DHT qBittorrent would
+    // wait a minute before it tries its known peers again.
+    introduce(&s).await;
+    wait_for(&engine, d.id, 90, Status::Completed).await;
+    let d = engine.get(d.id).unwrap();
+    let path = PathBuf::from(d.local_path.clone().expect("the download says where"));
+    assert_eq!(path, s.dir.path().join("dl/Album").join(wanted));
+    assert!(std::fs::read(&path).unwrap() == content(wanted, ALBUM[1].1));
+    let files = s
+        .leecher
+        .get(&format!("torrents/files?hash={}", s.hash))
+        .await;
+    let skipped = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["priority"] == 0)
+        .count();
+    assert_eq!(skipped, 2, "{files}");
+    running.shutdown().await;
+}
