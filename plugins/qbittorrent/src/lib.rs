@@ -24,7 +24,7 @@ fn category() -> String {
 fn our_tag(tags: &str) -> Option<&str> {
     tags.split(',')
         .map(str::trim)
-        .find(|t| t.starts_with(TAG) && !t.starts_with("tributary-file-"))
+        .find(|t| t.starts_with(TAG) && !files::is_file_tag(t))
 }
 
 /// Our torrents, with their tags.
@@ -45,8 +45,12 @@ fn hash_of(s: &Session, t: &TransferRef) -> Result<Option<String>, ProviderError
 }
 
 /// Chooses the wanted file (every other file is not downloaded) once the torrent's files are
-/// known; returns the wanted file's entry.
-fn choose_file(s: &Session, hash: &str, wanted: &str) -> Result<Option<Value>, ProviderError> {
+/// known, and tags the torrent with its exact path and size; returns them.
+fn choose_file(
+    s: &Session,
+    hash: &str,
+    wanted: &str,
+) -> Result<Option<(String, u64)>, ProviderError> {
     let files: Vec<Value> = s
         .get("/api/v2/torrents/files")
         .query("hash", hash)
@@ -70,7 +74,15 @@ fn choose_file(s: &Session, hash: &str, wanted: &str) -> Result<Option<Value>, P
             .form(&[("hash", hash), ("id", &others.join("|")), ("priority", "0")])
             .send()?;
     }
-    Ok(files.into_iter().nth(index))
+    let path = names[index].to_owned();
+    let size = files[index]["size"].as_u64().unwrap_or(0);
+    s.post("/api/v2/torrents/addTags")
+        .form(&[
+            ("hashes", hash),
+            ("tags", &files::chosen_tag_for(&path, size)),
+        ])
+        .send()?;
+    Ok(Some((path, size)))
 }
 
 fn on_hash(t: &TransferRef, path: impl Fn(&Session) -> &'static str) -> Result<(), ProviderError> {
@@ -165,14 +177,16 @@ impl Provider for QBittorrent {
                 continue;
             };
             let hash = t["hash"].as_str().unwrap_or_default();
-            let file = match files::from_tags(tags) {
-                Some(wanted) => choose_file(&s, hash, &wanted)?,
-                None => None,
+            let chosen = match (files::chosen_from_tags(tags), files::from_tags(tags)) {
+                (Some(chosen), _) => Some(chosen),
+                (None, Some(wanted)) => choose_file(&s, hash, &wanted)?,
+                (None, None) => None,
             };
-            let wanted = file.as_ref().map(|f| states::WantedFile {
-                name: f["name"].as_str().unwrap_or_default(),
-                size: f["size"].as_u64().unwrap_or(0),
-                progress: f["progress"].as_f64().unwrap_or(0.0),
+            // With only the wanted file downloaded, the torrent's progress is over its pieces.
+            let wanted = chosen.map(|(name, size)| states::WantedFile {
+                name,
+                size,
+                progress: t["progress"].as_f64().unwrap_or(0.0),
             });
             out.extend(states::transfer(&t, tag, wanted.as_ref()));
         }

@@ -3,10 +3,10 @@
 use serde_json::Value;
 use tributary_plugin_sdk::{FailureReason, Transfer, TransferFailure, TransferState};
 
-/// The wanted file of a multi-file torrent, from `torrents/files`.
-pub struct WantedFile<'a> {
+/// The wanted file of a multi-file torrent.
+pub struct WantedFile {
     /// Its path inside the torrent.
-    pub name: &'a str,
+    pub name: String,
     pub size: u64,
     /// 0 to 1.
     pub progress: f64,
@@ -36,7 +36,7 @@ pub fn transfer(t: &Value, tag: &str, wanted: Option<&WantedFile>) -> Option<Tra
     let save_path = t["save_path"].as_str().unwrap_or_default();
     let (name, size, done, path) = match wanted {
         Some(f) => (
-            f.name.rsplit('/').next().unwrap_or(f.name),
+            f.name.rsplit('/').next().unwrap_or(&f.name),
             f.size,
             (f.progress * f.size as f64) as u64,
             format!("{}/{}", save_path.trim_end_matches('/'), f.name),
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn the_wanted_file_decides_progress_completion_and_path() {
         let file = WantedFile {
-            name: "Album/02 - Two.flac",
+            name: "Album/02 - Two.flac".into(),
             size: 3_000_000,
             progress: 0.5,
         };
