@@ -804,7 +804,7 @@ impl Store {
     /// How many downloads now in `status` reached it at or after `since` (minute resolution):
     /// a bounded sum over the per-minute buckets kept in memory.
     pub fn terminal_since(&self, status: Status, since: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(self.writer.terminal_since(status, minute(since)))
+        Ok(self.writer.tallies().since(status, minute(since)))
     }
 
     /// The counters as the tables hold them (what the copy in memory must equal).
@@ -1227,7 +1227,7 @@ mod tests {
         assert_eq!(failed_lately, failed.len() as u64);
         assert_eq!(store.delete(&failed).unwrap(), failed.len());
         assert_eq!(store.counts().unwrap().get(Status::Failed), 0);
-        // The sum asked for before the commit is not answered again after it.
+        // A sum asked for before the commit follows it.
         assert_eq!(store.terminal_since(Status::Failed, since).unwrap(), 0);
         assert!(
             store

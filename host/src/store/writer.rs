@@ -24,7 +24,6 @@ use redb::{Database, WriteTransaction};
 use super::commit_times::CommitTimes;
 use super::counters::{Deltas, Tallies};
 use super::{StorageFailure, StoreError};
-use crate::engine::download::Status;
 
 /// At most this many operations share a commit, so that a steady stream of writers still
 /// gets its commits (and a group's answers do not wait behind an endless queue).
@@ -90,10 +89,6 @@ pub(super) struct Writer {
     turn: Condvar,
     /// The counters as of the last commit.
     tallies: RwLock<Tallies>,
-    /// Sums `terminal_since` gave for the current tallies: `/stats` asks for the same two
-    /// sums over up to a day of minute buckets on every request, and they change only at a
-    /// commit (which empties this under the tallies' write lock).
-    since_cache: Mutex<Vec<((Status, i64), u64)>>,
     /// Commits since open (how well writes are grouped); moved only after the tallies, so a
     /// reader that saw a number reads tallies at least that new.
     commits: AtomicU64,
@@ -110,7 +105,6 @@ impl Writer {
             }),
             turn: Condvar::new(),
             tallies: RwLock::new(tallies),
-            since_cache: Mutex::new(Vec::new()),
             commits: AtomicU64::new(0),
             commit_times: CommitTimes::default(),
         }
@@ -118,22 +112,6 @@ impl Writer {
 
     pub fn tallies(&self) -> std::sync::RwLockReadGuard<'_, Tallies> {
         self.tallies.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// How many downloads now in `status` reached it in `since_minute` or later.
-    pub fn terminal_since(&self, status: Status, since_minute: i64) -> u64 {
-        let key = (status, since_minute);
-        // The tallies' lock first, as a commit takes them: no commit can move the tallies
-        // between the sum and its caching.
-        let tallies = self.tallies();
-        let mut cache = self.since_cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, n)) = cache.iter().find(|(k, _)| *k == key) {
-            return *n;
-        }
-        let n = tallies.since(status, since_minute);
-        cache.retain(|((s, _), _)| *s != status);
-        cache.push((key, n));
-        n
     }
 
     pub fn commits(&self) -> u64 {
@@ -287,12 +265,10 @@ impl Writer {
         match done {
             Ok(()) => {
                 self.commit_times.record(started.elapsed());
-                let mut tallies = self.tallies.write().unwrap_or_else(|p| p.into_inner());
-                tallies.apply(deltas);
-                self.since_cache
-                    .lock()
+                self.tallies
+                    .write()
                     .unwrap_or_else(|p| p.into_inner())
-                    .clear();
+                    .apply(deltas);
                 self.commits.fetch_add(1, Ordering::Release);
                 Ok(())
             }
