@@ -203,17 +203,83 @@ pub async fn engine_with_options(
     tributary::engine::manager::Running,
 ) {
     let (plugins, slskd) = slskd_against(emulator).await;
+    let (manager, running) = engine_over(slskd, options, db, settings);
+    (plugins, manager, running)
+}
+
+/// A started engine over a fresh store at `db` with one provider.
+pub fn engine_over(
+    provider: Arc<dyn Provider>,
+    options: ProviderOptions,
+    db: &Path,
+    settings: tributary::engine::settings::EngineSettings,
+) -> (
+    tributary::engine::manager::DownloadManager,
+    tributary::engine::manager::Running,
+) {
     let store = tributary::store::Store::open(db).expect("store");
-    let providers: Vec<(Arc<dyn Provider>, ProviderOptions)> = vec![(slskd, options)];
     let manager = tributary::engine::manager::DownloadManager::with_options(
         store,
-        providers,
+        vec![(provider, options)],
         settings,
         Arc::new(tributary::engine::clock::SystemClock),
     )
     .expect("engine");
     let running = manager.start().expect("engine starts");
-    (plugins, manager, running)
+    (manager, running)
+}
+
+/// Waits until download `id` is in `status`; panics after `within` with where it stands.
+pub async fn wait_for_status(
+    engine: &tributary::engine::manager::DownloadManager,
+    id: uuid::Uuid,
+    within: Duration,
+    status: tributary::engine::download::Status,
+) {
+    let started = Instant::now();
+    loop {
+        let d = engine.get(id).expect("the download exists");
+        if d.status == status {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "{status:?} within {within:?}: {:?} {:?} {:?}",
+            d.status,
+            d.status_message,
+            d.error_message
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A loopback port nobody listens on now (for a daemon the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Waits until the daemon `child` (started with its stderr piped) listens on `port`; panics
+/// with what it said if it exits, or after 20 s.
+pub async fn until_listening(child: &mut std::process::Child, port: u16, name: &str) {
+    use std::io::Read;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut said = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut said);
+            }
+            panic!("{name} exited ({status}): {said}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{name} does not listen on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Settings for tests against a sped-up emulator.

@@ -3,7 +3,6 @@
 //! missing file fails with aria2's own reason, a wrong secret is refused, and finished results
 //! are removed from aria2.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -14,8 +13,10 @@ use tributary::engine::download::Status;
 use tributary::engine::manager::{DownloadManager, NewDownload, RequestedSource};
 use tributary::engine::provider::{Provider, ProviderError};
 use tributary::engine::provider_slot::ProviderOptions;
-use tributary_tests::{PluginsDir, fast_settings, grant_for, runtime};
-use uuid::Uuid;
+use tributary_tests::{
+    PluginsDir, engine_over, fast_settings, free_port, grant_for, runtime, until_listening,
+    wait_for_status,
+};
 
 const SECRET: &str = "tributary-aria2-test-secret";
 
@@ -121,11 +122,7 @@ impl Aria2 {
             Command::new("aria2c").arg("--version").output().is_ok(),
             "aria2c is missing: `cargo xtask test` installs Debian's aria2"
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new("aria2c")
             .args([
                 "--no-conf",
@@ -152,21 +149,7 @@ impl Aria2 {
             .expect("aria2c starts");
         let url = format!("http://127.0.0.1:{port}");
         let mut aria2 = Aria2 { child, url };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = aria2.child.try_wait() {
-                let mut said = String::new();
-                if let Some(mut e) = aria2.child.stderr.take() {
-                    let _ = e.read_to_string(&mut said);
-                }
-                panic!("aria2c exited ({status}): {said}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "aria2c does not listen"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        until_listening(&mut aria2.child, port, "aria2c").await;
         aria2
     }
 
@@ -223,18 +206,14 @@ async fn setup() -> Setup {
 }
 
 fn engine(s: &Setup) -> (DownloadManager, tributary::engine::manager::Running) {
-    let store = tributary::store::Store::open(&s.dir.path().join("t.redb")).unwrap();
     let mut settings = fast_settings();
     settings.retry.max_retries = 0;
-    let engine = DownloadManager::with_options(
-        store,
-        vec![(s.provider.clone(), ProviderOptions::default())],
+    engine_over(
+        s.provider.clone(),
+        ProviderOptions::default(),
+        &s.dir.path().join("t.redb"),
         settings,
-        Arc::new(tributary::engine::clock::SystemClock),
     )
-    .unwrap();
-    let running = engine.start().unwrap();
-    (engine, running)
 }
 
 fn from_uri(title: &str, uri: String) -> NewDownload {
@@ -247,24 +226,6 @@ fn from_uri(title: &str, uri: String) -> NewDownload {
             size: None,
         }),
         ..NewDownload::default()
-    }
-}
-
-async fn wait_for(engine: &DownloadManager, id: Uuid, secs: u64, status: Status) {
-    let started = Instant::now();
-    loop {
-        let d = engine.get(id).unwrap();
-        if d.status == status {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(secs),
-            "{status:?} within {secs} s: {:?} {:?} {:?}",
-            d.status,
-            d.status_message,
-            d.error_message
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -285,7 +246,7 @@ async fn a_uri_downloads_to_the_path_the_download_shows_and_leaves_aria2_tidy() 
             format!("{}/files/direct-one.flac?size={size}", s.files),
         ))
         .unwrap();
-    wait_for(&engine, d.id, 30, Status::Completed).await;
+    wait_for_status(&engine, d.id, Duration::from_secs(30), Status::Completed).await;
     let d = engine.get(d.id).unwrap();
     assert_eq!(d.provider_id, "aria2");
     let path = PathBuf::from(
@@ -329,9 +290,9 @@ async fn pause_and_resume_finish_the_same_file() {
             format!("{}/files/direct-slow.flac?size={size}&slow", s.files),
         ))
         .unwrap();
-    wait_for(&engine, d.id, 30, Status::Downloading).await;
+    wait_for_status(&engine, d.id, Duration::from_secs(30), Status::Downloading).await;
     engine.pause(d.id).unwrap();
-    wait_for(&engine, d.id, 10, Status::Paused).await;
+    wait_for_status(&engine, d.id, Duration::from_secs(10), Status::Paused).await;
     // aria2 pauses asynchronously: the download moves to its waiting queue as `paused`.
     let started = Instant::now();
     loop {
@@ -356,7 +317,7 @@ async fn pause_and_resume_finish_the_same_file() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     engine.resume(d.id).unwrap();
-    wait_for(&engine, d.id, 60, Status::Completed).await;
+    wait_for_status(&engine, d.id, Duration::from_secs(60), Status::Completed).await;
     let path = engine.get(d.id).unwrap().local_path.unwrap();
     assert_eq!(
         std::fs::read(path).unwrap(),
@@ -375,7 +336,7 @@ async fn a_missing_file_fails_with_aria2_s_reason_and_a_wrong_secret_is_refused(
             format!("{}/nothing-here.flac", s.files),
         ))
         .unwrap();
-    wait_for(&engine, d.id, 30, Status::Failed).await;
+    wait_for_status(&engine, d.id, Duration::from_secs(30), Status::Failed).await;
     let d = engine.get(d.id).unwrap();
     let said = d.error_message.unwrap_or_default();
     assert!(

@@ -4,7 +4,6 @@
 //! is paused and resumed; a wrong password is refused. DHT, PeX and LSD are off: the seeder is
 //! introduced with `torrents/addPeers`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -12,12 +11,14 @@ use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tributary::engine::download::Status;
+use tributary::engine::download::{Download, Status};
 use tributary::engine::manager::{DownloadManager, NewDownload, RequestedSource};
 use tributary::engine::provider::{Provider, ProviderError};
 use tributary::engine::provider_slot::ProviderOptions;
-use tributary_tests::{PluginsDir, fast_settings, grant_for, runtime};
-use uuid::Uuid;
+use tributary_tests::{
+    PluginsDir, engine_over, fast_settings, free_port, grant_for, runtime, until_listening,
+    wait_for_status,
+};
 
 /// qBittorrent 4.5's WebUI user and password until they are changed.
 const USER: &str = "admin";
@@ -145,14 +146,6 @@ async fn serve(body: Vec<u8>) -> String {
     base
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One qbittorrent-nox with its own profile, WebUI and torrent port on loopback; killed on drop.
 struct QBittorrent {
     child: Child,
@@ -206,21 +199,7 @@ impl QBittorrent {
             peer_port,
             client,
         };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", web)).is_err() {
-            if let Ok(Some(status)) = q.child.try_wait() {
-                let mut said = String::new();
-                if let Some(mut e) = q.child.stderr.take() {
-                    let _ = e.read_to_string(&mut said);
-                }
-                panic!("qbittorrent-nox exited ({status}): {said}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "qbittorrent-nox does not listen"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        until_listening(&mut q.child, web, "qbittorrent-nox").await;
         let said = q
             .call("auth/login", &[("username", USER), ("password", PASSWORD)])
             .await;
@@ -306,56 +285,76 @@ async fn setup() -> Setup {
 }
 
 fn engine(s: &Setup) -> (DownloadManager, tributary::engine::manager::Running) {
-    let store = tributary::store::Store::open(&s.dir.path().join("t.redb")).unwrap();
     let mut settings = fast_settings();
     settings.retry.max_retries = 0;
-    let engine = DownloadManager::with_options(
-        store,
-        vec![(s.provider.clone(), ProviderOptions::default())],
+    engine_over(
+        s.provider.clone(),
+        ProviderOptions::default(),
+        &s.dir.path().join("t.redb"),
         settings,
-        Arc::new(tributary::engine::clock::SystemClock),
     )
-    .unwrap();
-    let running = engine.start().unwrap();
-    (engine, running)
 }
 
-async fn wait_for(engine: &DownloadManager, id: Uuid, secs: u64, status: Status) {
-    let started = Instant::now();
-    loop {
-        let d = engine.get(id).unwrap();
-        if d.status == status {
-            return;
+impl Setup {
+    /// The torrent's state at the leecher; `None` while it does not have it.
+    async fn leecher_state(&self) -> Option<String> {
+        let info = self
+            .leecher
+            .get(&format!("torrents/info?hashes={}", self.hash))
+            .await;
+        info[0]["state"].as_str().map(str::to_owned)
+    }
+
+    /// Waits until the leecher's state satisfies `done`; panics after `within`.
+    async fn until_leecher(
+        &self,
+        what: &str,
+        within: Duration,
+        done: impl Fn(Option<&str>) -> bool,
+    ) {
+        let started = Instant::now();
+        loop {
+            let state = self.leecher_state().await;
+            if done(state.as_deref()) {
+                return;
+            }
+            assert!(started.elapsed() < within, "{what}: the state is {state:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(secs),
-            "{status:?} within {secs} s: {:?} {:?} {:?}",
-            d.status,
-            d.status_message,
-            d.error_message
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    /// Checks that download `d` finished the wanted track: its path, its bytes, and every other
+    /// file set to "do not download". Returns the leecher's file list.
+    async fn assert_wanted_track_finished(&self, d: &Download) -> serde_json::Value {
+        let wanted = ALBUM[1].0;
+        let path = PathBuf::from(d.local_path.clone().expect("the download says where"));
+        assert_eq!(path, self.dir.path().join("dl/Album").join(wanted));
+        assert!(std::fs::read(&path).unwrap() == content(wanted, ALBUM[1].1));
+        let files = self
+            .leecher
+            .get(&format!("torrents/files?hash={}", self.hash))
+            .await;
+        for f in files.as_array().unwrap() {
+            let name = f["name"].as_str().unwrap();
+            if name.ends_with(wanted) {
+                assert_eq!(f["progress"], 1.0, "{f}");
+            } else {
+                assert_eq!(f["priority"], 0, "{name} was not skipped: {f}");
+            }
+        }
+        files
     }
 }
 
 /// Tells the two daemons about each other (no DHT, PeX or LSD here), once the leecher has
 /// the torrent.
 async fn introduce(s: &Setup) {
-    let started = Instant::now();
-    loop {
-        let listed = s
-            .leecher
-            .get(&format!("torrents/info?hashes={}", s.hash))
-            .await;
-        if listed.as_array().is_some_and(|a| !a.is_empty()) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the leecher never got the torrent"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    s.until_leecher(
+        "the leecher gets the torrent",
+        Duration::from_secs(20),
+        |state| state.is_some(),
+    )
+    .await;
     for (from, to) in [(&s.leecher, &s.seeder), (&s.seeder, &s.leecher)] {
         let peer = format!("127.0.0.1:{}", to.peer_port);
         from.call(
@@ -392,7 +391,7 @@ async fn one_chosen_track_of_a_real_torrent_downloads_and_the_rest_does_not() {
         })
         .unwrap();
     introduce(&s).await;
-    wait_for(&engine, d.id, 90, Status::Completed).await;
+    wait_for_status(&engine, d.id, Duration::from_secs(90), Status::Completed).await;
     println!(
         "qBittorrent: {} MB track from create to completed in {:.2} s",
         ALBUM[1].1 / (1024 * 1024),
@@ -404,25 +403,11 @@ async fn one_chosen_track_of_a_real_torrent_downloads_and_the_rest_does_not() {
         ("qbittorrent", "torrent")
     );
     assert_eq!(d.total_bytes, ALBUM[1].1 as u64, "the wanted file's size");
-    let path = PathBuf::from(d.local_path.clone().expect("the download says where"));
-    assert_eq!(path, s.dir.path().join("dl/Album").join(wanted));
-    assert!(std::fs::read(&path).unwrap() == content(wanted, ALBUM[1].1));
-
-    // Only the wanted file was asked for: the others are at priority 0 and not whole.
-    let files = s
-        .leecher
-        .get(&format!("torrents/files?hash={}", s.hash))
-        .await;
+    // Chosen before any peer sent a piece: the other files are not whole either.
+    let files = s.assert_wanted_track_finished(&d).await;
     for f in files.as_array().unwrap() {
-        let name = f["name"].as_str().unwrap();
-        if name.ends_with(wanted) {
-            assert_eq!(f["progress"], 1.0, "{f}");
-        } else {
-            assert_eq!(f["priority"], 0, "{name} was not skipped: {f}");
-            assert!(
-                f["progress"].as_f64().unwrap() < 1.0,
-                "{name} was fetched: {f}"
-            );
+        if !f["name"].as_str().unwrap().ends_with(wanted) {
+            assert!(f["progress"].as_f64().unwrap() < 1.0, "fetched: {f}");
         }
     }
     // The torrent stays in qBittorrent under Tributary's category with its files.
@@ -464,7 +449,6 @@ async fn a_wrong_password_is_refused_as_unauthorized() {
 async fn a_magnet_link_is_paused_and_resumed_at_qbittorrent_and_finishes_its_track() {
     let s = setup().await;
     let (engine, running) = engine(&s);
-    let wanted = ALBUM[1].0;
     let (d, _) = engine
         .create(NewDownload {
             artist: "Torrent".into(),
@@ -477,63 +461,28 @@ async fn a_magnet_link_is_paused_and_resumed_at_qbittorrent_and_finishes_its_tra
             ..NewDownload::default()
         })
         .unwrap();
-    let state = async || {
-        let info = s
-            .leecher
-            .get(&format!("torrents/info?hashes={}", s.hash))
-            .await;
-        info[0]["state"].as_str().map(str::to_owned)
-    };
-    let started = Instant::now();
     // Seen at qBittorrent (waiting for its metadata): a transfer the engine holds on pause.
-    while !matches!(
-        engine.get(d.id).unwrap().status,
-        Status::Queued | Status::Downloading
-    ) || state().await.is_none()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "not sent to qBittorrent: {:?}",
-            engine.get(d.id).unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_status(&engine, d.id, Duration::from_secs(30), Status::Queued).await;
+    s.until_leecher("qBittorrent has it", Duration::from_secs(10), |state| {
+        state.is_some()
+    })
+    .await;
     engine.pause(d.id).unwrap();
-    wait_for(&engine, d.id, 10, Status::Paused).await;
-    let started = Instant::now();
-    while state().await.as_deref() != Some("pausedDL") {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "qBittorrent does not hold it: {:?}",
-            state().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_status(&engine, d.id, Duration::from_secs(10), Status::Paused).await;
+    s.until_leecher("qBittorrent holds it", Duration::from_secs(10), |state| {
+        state == Some("pausedDL")
+    })
+    .await;
     engine.resume(d.id).unwrap();
-    let started = Instant::now();
-    while state().await.as_deref() == Some("pausedDL") {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "qBittorrent is not resumed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    s.until_leecher(
+        "qBittorrent continues it",
+        Duration::from_secs(10),
+        |state| state != Some("pausedDL"),
+    )
+    .await;
     introduce(&s).await;
-    wait_for(&engine, d.id, 60, Status::Completed).await;
-    let d = engine.get(d.id).unwrap();
-    let path = PathBuf::from(d.local_path.clone().expect("the download says where"));
-    assert_eq!(path, s.dir.path().join("dl/Album").join(wanted));
-    assert!(std::fs::read(&path).unwrap() == content(wanted, ALBUM[1].1));
-    let files = s
-        .leecher
-        .get(&format!("torrents/files?hash={}", s.hash))
+    wait_for_status(&engine, d.id, Duration::from_secs(60), Status::Completed).await;
+    s.assert_wanted_track_finished(&engine.get(d.id).unwrap())
         .await;
-    let skipped = files
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["priority"] == 0)
-        .count();
-    assert_eq!(skipped, 2, "{files}");
     running.shutdown().await;
 }
