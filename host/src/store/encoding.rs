@@ -1,7 +1,9 @@
 //! How a download is laid out in the DOWNLOADS table.
 //!
 //! A record is one format byte, then the body. Format 1 is [postcard] (a compact, specified,
-//! non-self-describing serde format: varints, no field names) of [`RecordV1`], a struct kept
+//! non-self-describing serde format: varints, no field names) of [`RecordV1`]; format 2 is
+//! format 1's fields followed by [`AddedV2`] (postcard lays a nested struct out in place, so a
+//! later format extends the one before instead of repeating it). Each is a struct kept
 //! here for the store alone. It is not `Download` itself because `Download` carries serde
 //! attributes meant for JSON (`skip_serializing_if`, `default`) that a positional format cannot
 //! honour, and because a stored layout must not change when the engine's struct does: a new
@@ -21,7 +23,9 @@ use crate::engine::download::{
 };
 
 /// The format byte of [`RecordV1`].
-pub const FORMAT_V1: u8 = 1;
+const FORMAT_V1: u8 = 1;
+/// The format byte of [`RecordV2`], the one written.
+const FORMAT_V2: u8 = 2;
 /// The first byte of a schema-1 (JSON) record.
 const JSON_OPEN: u8 = b'{';
 
@@ -41,14 +45,18 @@ pub enum RecordError {
     Time,
 }
 
-/// Whether a stored record is in the current format (the migration skips those).
+/// Whether a stored record is in a binary format (the migration rewrites only JSON: format 1
+/// reads as it is, and is written as format 2 at its next change).
 pub fn is_current(bytes: &[u8]) -> bool {
-    bytes.first() == Some(&FORMAT_V1)
+    matches!(bytes.first(), Some(&FORMAT_V1 | &FORMAT_V2))
 }
 
 pub fn encode(d: &Download) -> Result<Vec<u8>, RecordError> {
-    let record = RecordV1::from(d);
-    postcard::to_extend(&record, vec![FORMAT_V1]).map_err(|e| RecordError::Body(e.to_string()))
+    let record = RecordV2 {
+        base: RecordV1::from(d),
+        added: AddedV2::from(d),
+    };
+    postcard::to_extend(&record, vec![FORMAT_V2]).map_err(|e| RecordError::Body(e.to_string()))
 }
 
 /// Reads a record of any format this build knows; `id` is the table key (format 1 does not
@@ -58,7 +66,12 @@ pub fn decode(id: Uuid, bytes: &[u8]) -> Result<Download, RecordError> {
         None => Err(RecordError::Empty),
         Some(&FORMAT_V1) => postcard::from_bytes::<RecordV1>(&bytes[1..])
             .map_err(|e| RecordError::Body(e.to_string()))?
-            .into_download(id),
+            .into_download(id, AddedV2::default()),
+        Some(&FORMAT_V2) => {
+            let record = postcard::from_bytes::<RecordV2>(&bytes[1..])
+                .map_err(|e| RecordError::Body(e.to_string()))?;
+            record.base.into_download(id, record.added)
+        }
         Some(&JSON_OPEN) => {
             serde_json::from_slice(bytes).map_err(|e| RecordError::Body(e.to_string()))
         }
@@ -179,6 +192,28 @@ struct RecordV1 {
     local_path: Option<String>,
 }
 
+/// Format 2: format 1, then what it added.
+#[derive(Serialize, Deserialize)]
+struct RecordV2 {
+    base: RecordV1,
+    added: AddedV2,
+}
+
+/// What format 2 adds to format 1. Never reorder or change; a format 3 adds its own struct.
+#[derive(Serialize, Deserialize, Default)]
+struct AddedV2 {
+    /// The client named the provider: the download never moves to another.
+    provider_pinned: bool,
+}
+
+impl From<&Download> for AddedV2 {
+    fn from(d: &Download) -> AddedV2 {
+        AddedV2 {
+            provider_pinned: d.provider_pinned,
+        }
+    }
+}
+
 impl From<&Download> for RecordV1 {
     fn from(d: &Download) -> RecordV1 {
         let tried = |t: &TriedSource| (t.peer.clone(), t.filename.clone());
@@ -237,7 +272,7 @@ impl From<&Download> for RecordV1 {
 }
 
 impl RecordV1 {
-    fn into_download(self, id: Uuid) -> Result<Download, RecordError> {
+    fn into_download(self, id: Uuid, added: AddedV2) -> Result<Download, RecordError> {
         let tried = |(peer, filename): (String, String)| TriedSource { peer, filename };
         Ok(Download {
             id,
@@ -294,6 +329,7 @@ impl RecordV1 {
             queue_position: self.queue_position,
             duration_secs: self.duration_secs,
             local_path: self.local_path,
+            provider_pinned: added.provider_pinned,
         })
     }
 }
@@ -375,7 +411,22 @@ mod tests {
         full.queue_position = Some(7);
         full.duration_secs = Some(200);
         full.local_path = Some("/music/a.flac".into());
+        full.provider_pinned = true;
         vec![plain, full]
+    }
+
+    /// Records written in format 1 (before format 2 existed) still read: what format 2 added
+    /// takes its default.
+    #[test]
+    fn format_1_records_still_read() {
+        for d in samples() {
+            let v1 = postcard::to_extend(&RecordV1::from(&d), vec![FORMAT_V1]).unwrap();
+            assert!(is_current(&v1));
+            let mut expected = d.clone();
+            expected.provider_pinned = false;
+            assert_eq!(decode(d.id, &v1).unwrap(), expected, "{}", d.id);
+            assert_eq!(encode(&d).unwrap()[0], FORMAT_V2);
+        }
     }
 
     #[test]

@@ -24,8 +24,9 @@ use tables::*;
 use writer::Writer;
 
 /// The schema this build writes. Opening a database written by a newer build is refused.
-/// 1: records as JSON. 2: records in `encoding`'s binary format (schema 1 is migrated at open).
-pub const SCHEMA_VERSION: u64 = 2;
+/// 1: records as JSON. 2: records in `encoding`'s binary format 1 (schema 1 is migrated at
+/// open). 3: records may be in binary format 2, which a schema-2 build cannot read.
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Schema-1 records rewritten per transaction by the migration.
 const MIGRATION_CHUNK: usize = 2000;
