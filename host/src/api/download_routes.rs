@@ -75,8 +75,10 @@ pub struct CreateBody {
     /// The track's length in seconds, when known: files of a clearly different length rank
     /// below those that fit.
     pub duration_secs: Option<u32>,
-    /// A provider id ("slskd") or kind ("soulseek"); by default the one that takes the source,
-    /// or the first that can search.
+    /// A provider id ("slskd") or kind ("soulseek"): the download stays with it. By default
+    /// the provider that takes the source; without a source, every provider that can search is
+    /// searched at once and the download goes where the best file is (and on to the others
+    /// when that one fails or its provider is down).
     pub provider: Option<String>,
     /// Fetch exactly this file instead of searching.
     pub source: Option<SourceBody>,

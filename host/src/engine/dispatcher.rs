@@ -1,6 +1,9 @@
-//! The dispatcher: takes waiting downloads in dispatch order and hands them to their provider
+//! The dispatcher: takes waiting downloads in dispatch order and hands them to a provider
 //! (search, rank, enqueue), within each provider's concurrency limit, circuit breaker and call
-//! gates, unless the queue is paused. It also brings due automatic retries back to the queue.
+//! gates, unless the queue is paused. A download whose client named no provider is searched
+//! for at every provider that can search and has room, and goes where the best source is; one
+//! whose provider is down or full meanwhile goes on at the others. It also brings due automatic
+//! retries back to the queue.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +16,9 @@ use super::call_gates::CallKind;
 use super::core::{Core, ignore_stale, move_to};
 use super::download::{ChosenSource, Download, FailureCause, Status};
 use super::manager::EngineError;
-use super::provider::{ProviderError, TransferRef};
+use super::provider::{ProviderDescriptor, ProviderError, TransferRef};
 use super::provider_slot::ProviderSlot;
-use super::search::search;
+use super::search_across::{Verdict, search_across, verdict};
 
 /// How many waiting downloads one pass looks at.
 const WAITING_WINDOW: usize = 500;
@@ -31,6 +34,61 @@ pub(super) async fn run(core: Arc<Core>) {
             _ = stop.changed() => return,
         }
     }
+}
+
+/// The providers a waiting download may go to now, each loaded, with its breaker closed and
+/// its gates open. A download that roams goes to every provider that can search and is up
+/// (one that is down is left out: the download goes on at the others), as long as one of them
+/// has room under its concurrency limit: searching takes no place at a provider, and a source
+/// found at a full one waits there for room. Any other download goes to its own provider when
+/// that has room (also a roaming one when no provider can search: it is told why).
+fn targets(
+    core: &Core,
+    d: &Download,
+    occupied: &HashMap<String, usize>,
+    limit: usize,
+) -> Vec<Arc<ProviderSlot>> {
+    let has_room = |s: &Arc<ProviderSlot>| occupied.get(s.id()).is_none_or(|n| *n < limit);
+    let searching: Vec<_> = core
+        .slots()
+        .into_iter()
+        .filter(|s| s.descriptor().capabilities.search)
+        .collect();
+    if !d.roams() || searching.is_empty() {
+        return core
+            .slot(&d.provider_id)
+            .into_iter()
+            .filter(|s| may_dispatch(core, s, d) && has_room(s))
+            .collect();
+    }
+    let up: Vec<_> = searching
+        .into_iter()
+        .filter(|s| may_dispatch(core, s, d))
+        .collect();
+    if up.iter().any(has_room) {
+        up
+    } else {
+        Vec::new()
+    }
+}
+
+/// How many other downloads are at (or being handed to) a provider.
+fn occupancy(core: &Core, provider_id: &str, besides: Uuid) -> Result<usize, EngineError> {
+    let mut n = 0;
+    for status in [
+        Status::Pending,
+        Status::Queued,
+        Status::Downloading,
+        Status::Stalled,
+    ] {
+        n += core
+            .store()
+            .with_status(status)?
+            .iter()
+            .filter(|d| d.provider_id == provider_id && d.id != besides)
+            .count();
+    }
+    Ok(n)
 }
 
 /// What a provider's call gates and breaker allow a waiting download now.
@@ -93,16 +151,10 @@ fn pass(core: &Arc<Core>) -> Result<(), EngineError> {
     let limit = core.settings().concurrency_per_provider;
     let mut released: HashMap<String, Vec<(String, crate::store::Released)>> = HashMap::new();
     for d in core.store().waiting_in_order(WAITING_WINDOW)? {
-        let Some(slot) = core.slot(&d.provider_id) else {
-            continue;
-        };
-        // While the breaker is not closed, the gates are shut or the plugin is away,
-        // downloads wait: they do not fail.
-        if !may_dispatch(core, &slot, &d) {
-            continue;
-        }
-        let used = occupied.entry(d.provider_id.clone()).or_default();
-        if *used >= limit {
+        // While breakers are not closed, gates are shut or plugins are away, downloads wait:
+        // they do not fail.
+        let targets = targets(core, &d, &occupied, limit);
+        if targets.is_empty() {
             continue;
         }
         let earlier = match released.get(&d.provider_id) {
@@ -133,60 +185,93 @@ fn pass(core: &Arc<Core>) -> Result<(), EngineError> {
                 Some(s) if !d.has_tried(&s.peer, s.key()) => {
                     format!("Sending to {}", d.provider_name)
                 }
-                _ => "Searching for a source".into(),
+                _ => format!(
+                    "Searching {}",
+                    targets
+                        .iter()
+                        .map(|s| s.descriptor().display_name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             });
             Ok(())
         });
         if ignore_stale(claimed)?.is_some() {
-            *used += 1;
-            tokio::spawn(dispatch_one(core.clone(), d.id));
+            // Held at each provider it may go to until the next pass counts where it went.
+            for t in &targets {
+                *occupied.entry(t.id().to_owned()).or_default() += 1;
+            }
+            tokio::spawn(dispatch_one(core.clone(), d.id, targets));
         }
     }
     Ok(())
 }
 
-async fn dispatch_one(core: Arc<Core>, id: Uuid) {
-    if let Err(e) = hand_over(&core, id).await {
+async fn dispatch_one(core: Arc<Core>, id: Uuid, targets: Vec<Arc<ProviderSlot>>) {
+    if let Err(e) = hand_over(&core, id, targets).await {
         tracing::error!(download = %id, "dispatch failed: {e}");
     }
 }
 
-async fn hand_over(core: &Arc<Core>, id: Uuid) -> Result<(), EngineError> {
+/// Chooses the source (the download's own, or the best any target's search found), moves the
+/// download to the provider that has it, and enqueues it there.
+async fn hand_over(
+    core: &Arc<Core>,
+    id: Uuid,
+    targets: Vec<Arc<ProviderSlot>>,
+) -> Result<(), EngineError> {
     let Some(d) = core.store().get(id)? else {
         return Ok(());
     };
     if d.status != Status::Pending || d.external_id.is_some() {
         return Ok(());
     }
-    let Some(slot) = core.slot(&d.provider_id) else {
-        return Ok(());
-    };
-    let Some(provider) = slot.provider() else {
-        return back_to_queue(core, id, &format!("{} is not loaded", d.provider_name));
-    };
     let started = Instant::now();
-    let chosen = match &d.source {
-        Some(s) if !d.has_tried(&s.peer, s.key()) => s.clone(),
-        _ if !provider.descriptor().capabilities.search => {
-            let message = format!(
-                "{} cannot search: give the download a source",
-                d.provider_name
-            );
-            ignore_stale(core.fail(id, FailureCause::NotFound, &message, None))?;
-            return Ok(());
-        }
-        _ => match search(core, &slot, provider.as_ref(), &d).await {
-            Ok(ranked) => match ranked.first() {
-                Some(c) => ChosenSource::from_candidate(c),
-                None => {
-                    let message =
-                        format!("No source found for {} - {}", d.track.artist, d.track.title);
+    let (slot, chosen) = match &d.source {
+        Some(s) if !d.has_tried(&s.peer, s.key()) => match core.slot(&d.provider_id) {
+            Some(own) => (own, s.clone()),
+            None => return Ok(()),
+        },
+        _ => {
+            let searching: Vec<_> = targets
+                .into_iter()
+                .filter(|s| s.descriptor().capabilities.search)
+                .collect();
+            if searching.is_empty() {
+                let message = format!(
+                    "{} cannot search: give the download a source",
+                    d.provider_name
+                );
+                ignore_stale(core.fail(id, FailureCause::NotFound, &message, None))?;
+                return Ok(());
+            }
+            let outcomes = search_across(core, &searching, &d).await;
+            match verdict(outcomes, &core.settings().ranking, &d) {
+                Verdict::Take {
+                    provider,
+                    candidate,
+                } => (
+                    searching[provider].clone(),
+                    ChosenSource::from_candidate(&candidate),
+                ),
+                Verdict::NothingFound(message) => {
                     ignore_stale(core.fail(id, FailureCause::NotFound, &message, None))?;
                     return Ok(());
                 }
-            },
-            Err(e) => return call_failed(core, id, None, e),
-        },
+                Verdict::NoAnswer(e) => return call_failed(core, id, None, e),
+            }
+        }
+    };
+    if slot.id() != d.provider_id || d.roams() {
+        if occupancy(core, slot.id(), id)? >= core.settings().concurrency_per_provider {
+            return wait_for_room(core, id, &slot, chosen);
+        }
+        if slot.id() != d.provider_id && !move_to_provider(core, id, &slot)? {
+            return Ok(());
+        }
+    }
+    let Some(provider) = slot.provider() else {
+        return back_to_queue(core, id, &format!("{} is not loaded", d.provider_name));
     };
     let source = chosen.to_source();
     let enqueued = {
@@ -262,6 +347,53 @@ async fn hand_over(core: &Arc<Core>, id: Uuid) -> Result<(), EngineError> {
     }
 }
 
+/// The download goes to the provider whose source was chosen. False when it was cancelled or
+/// paused meanwhile.
+fn move_to_provider(core: &Core, id: Uuid, slot: &ProviderSlot) -> Result<bool, EngineError> {
+    let to = slot.descriptor();
+    let result = core.apply(id, |d, _| {
+        if d.status != Status::Pending || d.external_id.is_some() {
+            return Err(EngineError::Stale(d.id));
+        }
+        tracing::info!(download = %d.id, from = %d.provider_id, to = %to.id, "found at another provider");
+        belong_to(d, &to);
+        d.status_message = Some(format!("Found at {}", to.display_name));
+        Ok(())
+    });
+    Ok(ignore_stale(result)?.is_some())
+}
+
+fn belong_to(d: &mut Download, to: &ProviderDescriptor) {
+    d.provider_id = to.id.clone();
+    d.provider_kind = to.kind.clone();
+    d.provider_name = to.display_name.clone();
+}
+
+/// A source found at a provider that is full: the download waits there with it, and is sent
+/// when the provider has room.
+fn wait_for_room(
+    core: &Core,
+    id: Uuid,
+    slot: &ProviderSlot,
+    chosen: ChosenSource,
+) -> Result<(), EngineError> {
+    let to = slot.descriptor();
+    let result = core.apply(id, |d, now| {
+        if d.status != Status::Pending || d.external_id.is_some() {
+            return Err(EngineError::Stale(d.id));
+        }
+        move_to(d, Status::Waiting, now)?;
+        belong_to(d, &to);
+        d.source = Some(chosen);
+        d.status_message = Some(format!(
+            "Found at {}; waiting for a free place there",
+            to.display_name
+        ));
+        Ok(())
+    });
+    ignore_stale(result).map(drop)
+}
+
 /// Back to waiting, no retry spent: the provider's trouble, not the download's.
 fn back_to_queue(core: &Core, id: Uuid, why: &str) -> Result<(), EngineError> {
     let result = core.apply(id, |d, now| {
@@ -275,8 +407,9 @@ fn back_to_queue(core: &Core, id: Uuid, why: &str) -> Result<(), EngineError> {
     ignore_stale(result).map(drop)
 }
 
-/// What a failed provider call means for the download: the peer's doing fails this source (and
-/// the retry policy decides what next); anything else puts it back in the queue.
+/// What a failed provider call means for the download: the peer's doing, or a call the
+/// provider cannot make, fails this source (and the retry policy decides what next); anything
+/// else puts it back in the queue.
 fn call_failed(
     core: &Core,
     id: Uuid,
@@ -288,6 +421,9 @@ fn call_failed(
         ProviderError::Rejected(_) => Some(FailureCause::Rejected),
         ProviderError::PeerOffline(_) => Some(FailureCause::PeerOffline),
         ProviderError::NotFound(_) => Some(FailureCause::NotFound),
+        // The provider cannot do this at all (qBittorrent without Python cannot search):
+        // waiting would ask again forever, so the download fails with the reason.
+        ProviderError::Unsupported(_) => Some(FailureCause::ProviderError),
         _ => None,
     };
     match cause {

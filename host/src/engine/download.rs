@@ -260,6 +260,10 @@ pub struct Download {
     /// Where the finished file is, as the provider reports it.
     #[serde(default)]
     pub local_path: Option<String>,
+    /// The client named the provider: the download stays with it. Otherwise every provider
+    /// that can search is asked, and the download goes where the best source is.
+    #[serde(default)]
+    pub provider_pinned: bool,
 }
 
 impl Download {
@@ -306,7 +310,20 @@ impl Download {
             queue_position: None,
             duration_secs: None,
             local_path: None,
+            provider_pinned: false,
         }
+    }
+
+    /// Whether the next dispatch may search every provider, not only this download's own:
+    /// the client named neither the provider nor the source, and no source is waiting to be
+    /// sent.
+    pub fn roams(&self) -> bool {
+        !self.provider_pinned
+            && !self.source_fixed
+            && self
+                .source
+                .as_ref()
+                .is_none_or(|s| self.has_tried(&s.peer, s.key()))
     }
 
     /// The moment that decides "completed/failed today": when it reached its terminal state.

@@ -63,7 +63,9 @@ pub struct NewDownload {
     pub priority: Option<i32>,
     /// The track's length, when known: candidates of a clearly different length rank lower.
     pub duration_secs: Option<u32>,
-    /// A provider id (`slskd`) or kind (`soulseek`); the first loaded provider when absent.
+    /// A provider id (`slskd`) or kind (`soulseek`), which the download then stays with. When
+    /// absent: the provider that takes the source, or without one every provider that can
+    /// search (the download starts at the first).
     pub provider: Option<String>,
     /// Fetch exactly this file instead of searching.
     pub source: Option<RequestedSource>,
@@ -553,6 +555,7 @@ impl DownloadManager {
             provider_name: descriptor.display_name.clone(),
             total_bytes: source.as_ref().map_or(0, |s| s.size),
             source_fixed: source.is_some(),
+            provider_pinned: request.provider.is_some(),
             source,
             priority,
             max_retries: self.core.settings().retry.max_retries,

@@ -25,6 +25,7 @@ pub mod ranking;
 mod reconciler;
 pub mod retry;
 mod search;
+mod search_across;
 pub mod settings;
 mod tidy;
 pub mod title_match;

@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 
 use super::download::{ChosenSource, TriedSource};
-use super::provider::{Candidate, Source};
+use super::provider::Candidate;
 use super::title_match::{MatchQuality, TitleFit, WantedTrack, match_quality};
 
 /// Extensions that are audio files; anything else a search turns up (cover art, cue sheets,
@@ -88,14 +88,6 @@ fn duration_fits(wanted: Option<u32>, found: Option<u32>) -> bool {
     }
 }
 
-/// The name the matcher reads: the remote path, or for a URI the file wanted inside it.
-fn match_name(c: &Candidate) -> &str {
-    match &c.source {
-        Source::Uri { file: Some(f), .. } => f,
-        _ => &c.name,
-    }
-}
-
 impl RankingPolicy {
     fn format_rank(&self, c: &Candidate) -> usize {
         self.formats
@@ -112,26 +104,40 @@ impl RankingPolicy {
         wanted: &Wanted<'_>,
         tried: &[TriedSource],
     ) -> Vec<&'c Candidate> {
+        self.rank_positions(candidates, wanted, tried)
+            .into_iter()
+            .map(|i| &candidates[i])
+            .collect()
+    }
+
+    /// As [`rank`](Self::rank), by position in `candidates`; equals keep their order.
+    pub fn rank_positions(
+        &self,
+        candidates: &[Candidate],
+        wanted: &Wanted<'_>,
+        tried: &[TriedSource],
+    ) -> Vec<usize> {
         let track = wanted.track();
-        let mut ranked: Vec<(&Candidate, MatchQuality)> = candidates
+        let mut ranked: Vec<(usize, &Candidate, MatchQuality)> = candidates
             .iter()
-            .filter(|c| AUDIO_EXTENSIONS.contains(&c.extension.as_str()) && c.size != Some(0))
-            .filter(|c| {
+            .enumerate()
+            .filter(|(_, c)| AUDIO_EXTENSIONS.contains(&c.extension.as_str()) && c.size != Some(0))
+            .filter(|(_, c)| {
                 let key = ChosenSource::from_candidate(c);
                 !tried
                     .iter()
                     .any(|t| t.peer == key.peer && t.filename == key.key())
             })
-            .filter_map(|c| match_quality(&track, match_name(c)).map(|q| (c, q)))
+            .filter_map(|(i, c)| match_quality(&track, &c.name).map(|q| (i, c, q)))
             .collect();
-        ranked.sort_by(|(a, qa), (b, qb)| self.compare(a, *qa, b, *qb, wanted));
-        ranked.into_iter().map(|(c, _)| c).collect()
+        ranked.sort_by(|(_, a, qa), (_, b, qb)| self.compare(a, *qa, b, *qb, wanted));
+        ranked.into_iter().map(|(i, _, _)| i).collect()
     }
 
     /// A candidate not worth waiting for a better one: the preferred format, the title exact
     /// and the artist named, the right duration, and a peer that can send at once.
     pub fn good_enough(&self, c: &Candidate, wanted: &Wanted<'_>) -> bool {
-        let sure = match_quality(&wanted.track(), match_name(c))
+        let sure = match_quality(&wanted.track(), &c.name)
             .is_some_and(|q| q.title == TitleFit::Exact && q.artist_in_path);
         sure && self.format_rank(c) == 0
             && duration_fits(wanted.duration_secs, c.duration_secs)
@@ -163,6 +169,7 @@ impl RankingPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::provider::Source;
 
     fn cand(
         peer: &str,
