@@ -134,11 +134,16 @@ fn ensure_browser() -> anyhow::Result<()> {
 /// The aria2 and qBittorrent plugins are tested against Debian's real aria2c and
 /// qbittorrent-nox.
 fn ensure_daemons() -> anyhow::Result<()> {
-    let missing: Vec<&str> = [("aria2c", "aria2"), ("qbittorrent-nox", "qbittorrent-nox")]
-        .into_iter()
-        .filter(|(program, _)| !have(program))
-        .map(|(_, package)| package)
-        .collect();
+    // qBittorrent's search plugins are Python scripts it runs with python3.
+    let missing: Vec<&str> = [
+        ("aria2c", "aria2"),
+        ("qbittorrent-nox", "qbittorrent-nox"),
+        ("python3", "python3"),
+    ]
+    .into_iter()
+    .filter(|(program, _)| !have(program))
+    .map(|(_, package)| package)
+    .collect();
     if missing.is_empty() {
         return Ok(());
     }

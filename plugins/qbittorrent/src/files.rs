@@ -9,11 +9,11 @@ const FILE_TAG: &str = "tributary-file-";
 /// pieces only (its `size` too, which is why the file's own size is kept here).
 const CHOSEN_TAG: &str = "tributary-path-";
 
-fn hex(text: &str) -> String {
+pub fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(hex: &str) -> Option<String> {
+pub fn unhex(hex: &str) -> Option<String> {
     let bytes: Option<Vec<u8>> = (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())

@@ -1,16 +1,18 @@
 //! qBittorrent as a Tributary provider: torrents (magnet links and .torrent URLs) through the
 //! WebUI API v2, each added under the operator's category with a tag that names it for us, and,
-//! for a multi-file torrent, only the wanted file fetched.
+//! for a multi-file torrent, only the wanted file fetched. Searches go through qBittorrent's
+//! own search plugins.
 
 mod files;
+mod search;
 mod session;
 mod states;
 
 use serde_json::Value;
 use session::Session;
 use tributary_plugin_sdk::{
-    Capabilities, Enqueued, Health, PluginInfo, Provider, ProviderError, Source, Transfer,
-    TransferRef, clock, config,
+    Capabilities, Enqueued, Health, PluginInfo, Provider, ProviderError, SearchProgress, Source,
+    TrackQuery, Transfer, TransferRef, clock, config,
 };
 
 /// Every tag of ours starts so; the rest of it is the transfer's id.
@@ -108,7 +110,7 @@ impl Provider for QBittorrent {
             version: env!("CARGO_PKG_VERSION").into(),
             // No `remove`: a finished torrent stays and seeds under the category, until the
             // operator's own seeding limits in qBittorrent take it away.
-            capabilities: Capabilities::PAUSE,
+            capabilities: Capabilities::PAUSE | Capabilities::SEARCH,
             peer_files: false,
             uri_schemes: vec!["magnet".into(), "http".into(), "https".into()],
         }
@@ -123,6 +125,58 @@ impl Provider for QBittorrent {
             ready: true,
             detail: format!("logged in, WebUI API {major}.{minor}.{patch}"),
         })
+    }
+
+    fn start_search(query: TrackQuery) -> Result<String, ProviderError> {
+        let s = Session::open()?;
+        let pattern = format!("{} {}", query.artist, query.title);
+        let answer = s
+            .post("/api/v2/search/start")
+            .form(&[
+                ("pattern", pattern.as_str()),
+                ("plugins", "enabled"),
+                ("category", "all"),
+            ])
+            .map_status(|status, answer| {
+                (status == 409).then(|| search::start_conflict(&answer.text()))
+            })
+            .send()?;
+        let started: Value = answer.json()?;
+        let id = started["id"].as_i64().ok_or_else(|| {
+            ProviderError::Protocol(format!("search/start answered no id: {started}"))
+        })?;
+        Ok(search::Handle {
+            id,
+            sid: s.sid().to_owned(),
+            title: query.title,
+        }
+        .encode())
+    }
+
+    fn poll_search(search_id: String) -> Result<SearchProgress, ProviderError> {
+        let handle = search::Handle::parse(&search_id)
+            .ok_or_else(|| ProviderError::NotFound("not a search of ours".into()))?;
+        let s = Session::resume(handle.sid)?;
+        let results = s
+            .post("/api/v2/search/results")
+            .form(&[("id", handle.id.to_string())])
+            .send()?
+            .json()?;
+        Ok(search::progress(results, &handle.title))
+    }
+
+    fn end_search(search_id: String) -> Result<(), ProviderError> {
+        let Some(handle) = search::Handle::parse(&search_id) else {
+            return Ok(());
+        };
+        let s = Session::resume(handle.sid)?;
+        // Stops it if it still runs, and forgets it: qBittorrent keeps only a few at once.
+        s.post("/api/v2/search/delete")
+            .form(&[("id", handle.id.to_string())])
+            // Already forgotten (qBittorrent restarted): nothing left to end.
+            .accept_status(404)
+            .send()?;
+        Ok(())
     }
 
     fn enqueue(source: Source) -> Result<Enqueued, ProviderError> {

@@ -19,13 +19,18 @@ fn parse_version(text: &str) -> (u32, u32, u32) {
     (next(), next(), next())
 }
 
+/// The WebUI's client, with the origin headers its CSRF check wants.
+fn client() -> Result<Client, ProviderError> {
+    let url = config::require("url")?;
+    let origin = url.trim_end_matches('/').to_owned();
+    Ok(Client::new(origin.clone())
+        .header("Referer", &origin)
+        .header("Origin", &origin))
+}
+
 impl Session {
     pub fn open() -> Result<Session, ProviderError> {
-        let url = config::require("url")?;
-        let origin = url.trim_end_matches('/').to_owned();
-        let client = Client::new(origin.clone())
-            .header("Referer", &origin)
-            .header("Origin", &origin);
+        let client = client()?;
         let user = config::get("username").unwrap_or_else(|| "admin".into());
         let password = config::get("password").unwrap_or_default();
         let answer = client
@@ -45,9 +50,24 @@ impl Session {
                 "qBittorrent refused the log-in of {user:?} (check username and password)"
             ))
         })?;
+        Session::with(client, sid)
+    }
+
+    /// The session of an earlier call, by its `SID`: qBittorrent keeps a search with the
+    /// session that started it.
+    pub fn resume(sid: String) -> Result<Session, ProviderError> {
+        Session::with(client()?, sid)
+    }
+
+    fn with(client: Client, sid: String) -> Result<Session, ProviderError> {
         let version = client
             .get("/api/v2/app/webapiVersion")
             .cookie("SID", &sid)
+            .map_status(|status, _| {
+                (status == 403).then(|| {
+                    ProviderError::Unauthorized("the qBittorrent session has expired".into())
+                })
+            })
             .send()?
             .text();
         Ok(Session {
@@ -55,6 +75,11 @@ impl Session {
             sid,
             api: parse_version(&version),
         })
+    }
+
+    /// The session's `SID` cookie.
+    pub fn sid(&self) -> &str {
+        &self.sid
     }
 
     pub fn get<'a>(&self, path: &str) -> Request<'a> {
