@@ -647,9 +647,13 @@ async fn logs_are_plain_in_a_pipe_json_on_request_and_name_each_transition() {
     emulator.shutdown().await;
 }
 
-/// The README's demo, sped up: the real binary against its emulator finishes every download.
+/// The README's demo, sped up: the real binary against its emulator, and against aria2 and
+/// qBittorrent when they are installed (`cargo xtask test` installs them), finishes every
+/// download.
 #[test]
 fn the_demo_finishes_its_downloads() {
+    let installed = |program: &str| Command::new(program).arg("--version").output().is_ok();
+    let (aria2, qbittorrent) = (installed("aria2c"), installed("qbittorrent-nox"));
     let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
         .current_dir(repo())
         .args([
@@ -675,8 +679,11 @@ fn the_demo_finishes_its_downloads() {
         .lines()
         .rfind(|l| l.contains("completed"))
         .unwrap_or_default();
+    let expected = 6 + usize::from(aria2) + usize::from(qbittorrent);
     assert!(
-        last.contains("6 completed") && last.contains("0 failed"),
+        last.contains(&format!("{expected} completed")) && last.contains("0 failed"),
         "{said}"
     );
+    assert_eq!(said.contains("aria2c RPC listening"), aria2, "{said}");
+    assert_eq!(said.contains("qBittorrent WebUI on"), qbittorrent, "{said}");
 }

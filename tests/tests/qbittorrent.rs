@@ -4,13 +4,13 @@
 //! is paused and resumed; a wrong password is refused. DHT, PeX and LSD are off: the seeder is
 //! introduced with `torrents/addPeers`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sha1::{Digest, Sha1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tributary::demo::files::{self, content};
 use tributary::engine::download::{Download, Status};
 use tributary::engine::manager::{DownloadManager, NewDownload, RequestedSource};
 use tributary::engine::provider::{Provider, ProviderError};
@@ -23,7 +23,6 @@ use tributary_tests::{
 /// qBittorrent 4.5's WebUI user and password until they are changed.
 const USER: &str = "admin";
 const PASSWORD: &str = "adminadmin";
-const PIECE: usize = 256 * 1024;
 
 /// The album's files: (path inside the torrent, size). The second is the wanted track.
 const ALBUM: [(&str, usize); 3] = [
@@ -32,118 +31,17 @@ const ALBUM: [(&str, usize); 3] = [
     ("03 - Closing.flac", 2 * 1024 * 1024 + 3),
 ];
 
-/// The bytes of file `name`, `len` long: every file differs.
-fn content(name: &str, len: usize) -> Vec<u8> {
-    let seed = name
-        .bytes()
-        .fold(7u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
-    (0..len)
-        .map(|i| ((i / 7) as u8).wrapping_mul(13).wrapping_add(seed))
-        .collect()
-}
-
-/// Bencoding, as much of it as a torrent needs.
-enum B {
-    Int(u64),
-    Bytes(Vec<u8>),
-    List(Vec<B>),
-    /// Keys in sorted order, as the format requires.
-    Dict(Vec<(&'static str, B)>),
-}
-
-impl B {
-    fn str(s: &str) -> B {
-        B::Bytes(s.as_bytes().to_vec())
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            B::Int(n) => out.extend(format!("i{n}e").bytes()),
-            B::Bytes(b) => {
-                out.extend(format!("{}:", b.len()).bytes());
-                out.extend(b);
-            }
-            B::List(items) => {
-                out.push(b'l');
-                items.iter().for_each(|i| i.encode(out));
-                out.push(b'e');
-            }
-            B::Dict(entries) => {
-                out.push(b'd');
-                for (k, v) in entries {
-                    B::str(k).encode(out);
-                    v.encode(out);
-                }
-                out.push(b'e');
-            }
-        }
-    }
-}
-
 /// Writes the album's files under `dir/Album` and returns the .torrent and its info hash.
 fn make_album(dir: &Path) -> (Vec<u8>, String) {
-    let root = dir.join("Album");
-    std::fs::create_dir_all(&root).unwrap();
-    let mut all = Vec::new();
-    let mut files = Vec::new();
-    for (name, size) in ALBUM {
-        let bytes = content(name, size);
-        std::fs::write(root.join(name), &bytes).unwrap();
-        all.extend_from_slice(&bytes);
-        files.push(B::Dict(vec![
-            ("length", B::Int(size as u64)),
-            ("path", B::List(vec![B::str(name)])),
-        ]));
-    }
-    let pieces: Vec<u8> = all
-        .chunks(PIECE)
-        .flat_map(|p| Sha1::digest(p).to_vec())
-        .collect();
-    let info = B::Dict(vec![
-        ("files", B::List(files)),
-        ("name", B::str("Album")),
-        ("piece length", B::Int(PIECE as u64)),
-        ("pieces", B::Bytes(pieces)),
-    ]);
-    let mut info_bytes = Vec::new();
-    info.encode(&mut info_bytes);
-    let hash: String = Sha1::digest(&info_bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut torrent = b"d4:info".to_vec();
-    torrent.extend(info_bytes);
-    torrent.push(b'e');
-    (torrent, hash)
+    files::make_torrent(dir, "Album", &ALBUM).unwrap()
 }
 
-/// Serves `body` on every path (the .torrent, as a site would).
-async fn serve(body: Vec<u8>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let body = Arc::new(body);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let body = body.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 2048];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-bittorrent\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(reply.as_bytes()).await;
-                let _ = stream.write_all(&body).await;
-            });
-        }
-    });
-    base
+/// Serves `body` at `path` on loopback, at full speed; returns the server's origin.
+async fn serve(path: &str, body: Vec<u8>) -> String {
+    let addr = files::serve(HashMap::from([(path.to_owned(), body)]), usize::MAX)
+        .await
+        .unwrap();
+    format!("http://{addr}")
 }
 
 /// One qbittorrent-nox with its own profile, WebUI and torrent port on loopback; killed on drop.
@@ -249,7 +147,7 @@ struct Setup {
 async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let (torrent, hash) = make_album(&dir.path().join("seed"));
-    let torrent_url = format!("{}/album.torrent", serve(torrent).await);
+    let torrent_url = format!("{}/album.torrent", serve("/album.torrent", torrent).await);
     let seeder = QBittorrent::start(&dir.path().join("seeder"), &dir.path().join("seed")).await;
     let leecher = QBittorrent::start(&dir.path().join("leecher"), &dir.path().join("dl")).await;
     let seed_path = dir.path().join("seed");
@@ -485,4 +383,147 @@ async fn a_magnet_link_is_paused_and_resumed_at_qbittorrent_and_finishes_its_tra
     s.assert_wanted_track_finished(&engine.get(d.id).unwrap())
         .await;
     running.shutdown().await;
+}
+
+/// A qBittorrent search plugin (what its users install from the plugin list): a Python script
+/// that reads an index of torrents served at `index_url`.
+fn search_plugin(index_url: &str) -> String {
+    format!(
+        r#"#VERSION: 1.0
+#AUTHORS: Tributary tests
+import json
+import urllib.parse
+import urllib.request
+from novaprinter import prettyPrinter
+
+
+class tributaryindex(object):
+    url = '{index_url}'
+    name = 'Tributary test index'
+    supported_categories = {{'all': '0', 'music': '1'}}
+
+    def search(self, what, cat='all'):
+        with urllib.request.urlopen(self.url + '/index.json') as answer:
+            torrents = json.load(answer)
+        words = urllib.parse.unquote(what).lower().split()
+        for t in torrents:
+            if all(w in t['name'].lower() for w in words):
+                prettyPrinter({{'link': t['link'], 'name': t['name'], 'size': str(t['size']),
+                               'seeds': t['seeds'], 'leech': 0, 'engine_url': self.url,
+                               'desc_link': self.url}})
+"#
+    )
+}
+
+impl Setup {
+    /// Installs a search plugin at the leecher over an index of `torrents` (name, link) served
+    /// on loopback, and waits until qBittorrent lists it.
+    async fn with_search_index(&self, torrents: &[(&str, &str)]) {
+        assert!(
+            Command::new("python3").arg("--version").output().is_ok(),
+            "qBittorrent's search runs Python: `cargo xtask test` installs Debian's python3"
+        );
+        let index: Vec<_> = torrents
+            .iter()
+            .map(|(name, link)| {
+                serde_json::json!({"name": name, "link": link, "size": 25_165_838, "seeds": 1})
+            })
+            .collect();
+        let index_url = serve("/index.json", serde_json::to_vec(&index).unwrap()).await;
+        let script = self.dir.path().join("tributaryindex.py");
+        std::fs::write(&script, search_plugin(&index_url)).unwrap();
+        self.leecher
+            .call(
+                "search/installPlugin",
+                &[("sources", script.to_str().unwrap())],
+            )
+            .await;
+        let started = Instant::now();
+        while self
+            .leecher
+            .get("search/plugins")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no search plugin"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A download created with neither provider nor source is searched for at slskd (the
+/// emulator, whose only copy is an MP3) and at qBittorrent (a FLAC torrent of the album) at
+/// once: one ranking takes the FLAC, the download moves to qBittorrent and fetches the one
+/// track. A track only slskd has goes to slskd.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_across_slskd_and_qbittorrent_goes_where_the_better_file_is() {
+    let s = setup().await;
+    s.with_search_index(&[
+        ("Torrent - The Wanted One (FLAC)", s.torrent_url.as_str()),
+        ("Unrelated - Other Things (FLAC)", s.torrent_url.as_str()),
+    ])
+    .await;
+    let emulator = slskd_emulator::Emulator::start(slskd_emulator::EmulatorConfig {
+        peers: vec![slskd_emulator::Peer::new(
+            "mp3_maven",
+            slskd_emulator::Behaviour::Normal,
+            "mp3",
+        )],
+        ..tributary_tests::test_emulator_config()
+    })
+    .await
+    .unwrap();
+    let (slskd_plugins, slskd) = tributary_tests::slskd_against(&emulator).await;
+    let store = tributary::store::Store::open(&s.dir.path().join("t.redb")).unwrap();
+    let mut settings = fast_settings();
+    settings.retry.max_retries = 0;
+    let engine = DownloadManager::with_options(
+        store,
+        vec![
+            (s.provider.clone(), ProviderOptions::default()),
+            (slskd as Arc<dyn Provider>, ProviderOptions::default()),
+        ],
+        settings,
+        Arc::new(tributary::engine::clock::SystemClock),
+    )
+    .unwrap();
+    let running = engine.start().unwrap();
+    let track = |artist: &str, title: &str| NewDownload {
+        artist: artist.into(),
+        title: title.into(),
+        ..NewDownload::default()
+    };
+    let (d, _) = engine.create(track("Torrent", "The Wanted One")).unwrap();
+    let (only_slskd, _) = engine.create(track("Someone", "Song Number 12")).unwrap();
+    introduce(&s).await;
+    wait_for_status(&engine, d.id, Duration::from_secs(90), Status::Completed).await;
+    let d = engine.get(d.id).unwrap();
+    assert_eq!(d.provider_id, "qbittorrent", "{d:?}");
+    assert_eq!(d.source.as_ref().unwrap().format.as_deref(), Some("flac"));
+    s.assert_wanted_track_finished(&d).await;
+    wait_for_status(
+        &engine,
+        only_slskd.id,
+        Duration::from_secs(60),
+        Status::Completed,
+    )
+    .await;
+    let only_slskd = engine.get(only_slskd.id).unwrap();
+    assert_eq!(
+        (
+            only_slskd.provider_id.as_str(),
+            only_slskd.source.unwrap().peer.as_str()
+        ),
+        ("slskd", "mp3_maven")
+    );
+    // qBittorrent's searches were ended, not left running.
+    assert_eq!(s.leecher.get("search/status").await, serde_json::json!([]));
+    running.shutdown().await;
+    emulator.shutdown().await;
+    drop(slskd_plugins);
 }

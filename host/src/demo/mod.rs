@@ -1,7 +1,13 @@
 //! `tributary demo`: the full server with the slskd plugin against the built-in slskd emulator
 //! and a few downloads queued, so a first run shows live progress at http://127.0.0.1:8765.
+//! When Debian's `aria2c` and `qbittorrent-nox` are installed, the aria2 and qBittorrent plugins
+//! run too, against daemons the demo starts: aria2 fetches a file from a loopback web server,
+//! qBittorrent one track of an album torrent a second qBittorrent seeds.
 
-use std::collections::BTreeMap;
+mod daemons;
+pub mod files;
+
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -100,8 +106,11 @@ async fn serve(
     config.engine.stall_grace_secs = scaled(defaults.stall_grace);
     config.engine.queue_timeout_secs = scaled(defaults.queue_timeout);
     config.providers.insert("slskd".to_owned(), grant);
-    // The demo runs slskd against its emulator; other providers (aria2) need their own
-    // daemons, so they stay off here and show as disabled.
+    let mut extras = Extras::start(data, options.speed_factor).await?;
+    for (id, grant) in &extras.grants {
+        config.providers.insert((*id).to_owned(), grant.clone());
+    }
+    // Plugins whose daemons are not here stay off and show as disabled.
     for other in plugin_ids(&options.plugins_dir) {
         config
             .providers
@@ -139,6 +148,7 @@ async fn serve(
         }),
         ..NewDownload::default()
     })?;
+    extras.queue(&app).await?;
     println!(
         "Download Center: http://{}/  (API: /api/downloads/manager/active, docs: /api/docs)",
         app.addr
@@ -182,6 +192,173 @@ async fn serve(
     };
     app.shutdown().await;
     outcome
+}
+
+/// What runs beside the emulator: aria2 and qBittorrent when installed, the web server their
+/// files come from, and the plugins' grants. The daemons stop when it is dropped.
+struct Extras {
+    grants: Vec<(&'static str, ProviderGrant)>,
+    _daemons: Vec<daemons::Daemon>,
+    /// The file for aria2.
+    direct_url: Option<String>,
+    swarm: Option<Swarm>,
+}
+
+/// The album torrent, the qBittorrent that seeds it and the one Tributary drives.
+struct Swarm {
+    torrent_url: String,
+    hash: String,
+    seeder: daemons::WebUi,
+    fetcher: daemons::WebUi,
+    /// The two torrent ports (seeder, fetcher).
+    ports: (u16, u16),
+}
+
+impl Swarm {
+    /// Tells the two qBittorrents about each other once the fetcher has the torrent (there is
+    /// no tracker or DHT on loopback).
+    async fn introduce(self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let info = self
+                .fetcher
+                .call("torrents/info", &[("hashes", &self.hash)])
+                .await?;
+            if info.contains(&self.hash) {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                bail!("the demo's qBittorrent never got the album torrent");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for (ui, port) in [(&self.fetcher, self.ports.0), (&self.seeder, self.ports.1)] {
+            let peer = format!("127.0.0.1:{port}");
+            ui.call(
+                "torrents/addPeers",
+                &[("hashes", &self.hash), ("peers", &peer)],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The file aria2 fetches (a path on the demo's web server).
+const DIRECT_FILE: &str = "/Demo%20-%20Direct%20Download.flac";
+const DIRECT_SIZE: usize = 8 * 1024 * 1024;
+
+impl Extras {
+    async fn start(data: &std::path::Path, speed_factor: f64) -> anyhow::Result<Extras> {
+        let (aria2, qbittorrent) = (
+            daemons::installed("aria2c"),
+            daemons::installed("qbittorrent-nox"),
+        );
+        let mut extras = Extras {
+            grants: Vec::new(),
+            _daemons: Vec::new(),
+            direct_url: None,
+            swarm: None,
+        };
+        if !aria2 {
+            println!("aria2: not installed, so not in the demo (`apt install aria2` adds it)");
+        }
+        if !qbittorrent {
+            println!(
+                "qBittorrent: not installed, so not in the demo (`apt install qbittorrent-nox` adds it)"
+            );
+        }
+        if !aria2 && !qbittorrent {
+            return Ok(extras);
+        }
+        let mut served = HashMap::new();
+        served.insert(
+            DIRECT_FILE.to_owned(),
+            files::content(DIRECT_FILE, DIRECT_SIZE),
+        );
+        let seed = data.join("seed");
+        let (torrent, hash) = files::make_torrent(&seed, "Mezzanine", &files::ALBUM)?;
+        served.insert("/mezzanine.torrent".to_owned(), torrent);
+        // About 1 MB/s at normal speed: aria2's progress shows for a few seconds.
+        let pace = (1_000_000.0 * speed_factor) as usize;
+        let server = files::serve(served, pace).await?;
+        if aria2 {
+            let (daemon, grant) = daemons::aria2(&data.join("aria2")).await?;
+            println!("aria2c RPC listening on {}", daemon.url);
+            extras.grants.push(("aria2", grant));
+            extras._daemons.push(daemon);
+            extras.direct_url = Some(format!("http://{server}{DIRECT_FILE}"));
+        }
+        if qbittorrent {
+            let seeder = daemons::qbittorrent(&data.join("qb-seeder"), &seed).await?;
+            let fetcher =
+                daemons::qbittorrent(&data.join("qb-fetcher"), &data.join("torrents")).await?;
+            println!(
+                "qBittorrent WebUI on {} (seeding from a second one on {})",
+                fetcher.url, seeder.url
+            );
+            let torrent_url = format!("http://{server}/mezzanine.torrent");
+            let seeder_ui = daemons::WebUi::login(&seeder).await?;
+            let seed_path = seed.to_string_lossy().into_owned();
+            seeder_ui
+                .call(
+                    "torrents/add",
+                    &[("urls", &torrent_url), ("savepath", &seed_path)],
+                )
+                .await?;
+            let fetcher_ui = daemons::WebUi::login(&fetcher).await?;
+            extras
+                .grants
+                .push(("qbittorrent", daemons::qbittorrent_grant(&fetcher)));
+            extras.swarm = Some(Swarm {
+                torrent_url,
+                hash,
+                seeder: seeder_ui,
+                fetcher: fetcher_ui,
+                ports: (seeder.peer_port, fetcher.peer_port),
+            });
+            extras._daemons.push(seeder);
+            extras._daemons.push(fetcher);
+        }
+        Ok(extras)
+    }
+
+    /// Queues one download for each daemon that runs.
+    async fn queue(&mut self, app: &App) -> anyhow::Result<()> {
+        if let Some(url) = &self.direct_url {
+            app.engine.create(NewDownload {
+                artist: "Demo".into(),
+                title: "Direct Download".into(),
+                provider: Some("aria2".into()),
+                source: Some(RequestedSource::Uri {
+                    uri: url.clone(),
+                    file: None,
+                    size: Some(DIRECT_SIZE as u64),
+                }),
+                ..NewDownload::default()
+            })?;
+        }
+        if let Some(swarm) = self.swarm.take() {
+            app.engine.create(NewDownload {
+                artist: "Massive Attack".into(),
+                title: "Angel".into(),
+                album: Some("Mezzanine".into()),
+                provider: Some("qbittorrent".into()),
+                source: Some(RequestedSource::Uri {
+                    uri: swarm.torrent_url.clone(),
+                    file: Some(files::ALBUM[1].0.into()),
+                    size: None,
+                }),
+                ..NewDownload::default()
+            })?;
+            tokio::spawn(async move {
+                if let Err(e) = swarm.introduce().await {
+                    eprintln!("qBittorrent in the demo: {e:#}");
+                }
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The ids of the plugin folders in `dir`.
