@@ -13,6 +13,9 @@ use tributary::store::{SCHEMA_VERSION, Store};
 use tributary_tests::schema1_fixture as fixture;
 use uuid::Uuid;
 
+/// The first byte of a record in the binary format this build writes (format 2).
+const RECORD_FORMAT: u8 = 2;
+
 const DOWNLOADS: TableDefinition<u128, &[u8]> = TableDefinition::new("downloads");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -164,7 +167,7 @@ fn a_database_of_the_previous_build_is_migrated_at_open() {
     assert_eq!(schema_version(&db), SCHEMA_VERSION);
     let raw = raw_records(&db);
     assert!(
-        raw.iter().all(|(_, v)| v.first() == Some(&1)),
+        raw.iter().all(|(_, v)| v.first() == Some(&RECORD_FORMAT)),
         "binary records"
     );
     let binary: usize = raw.iter().map(|(_, v)| v.len()).sum();
@@ -210,7 +213,7 @@ fn a_migration_cut_short_finishes_at_the_next_start() {
         txn.commit().unwrap();
         assert_eq!(schema_version(&db), 1);
         let raw = raw_records(&db);
-        assert!(raw.iter().any(|(_, v)| v.first() == Some(&1)));
+        assert!(raw.iter().any(|(_, v)| v.first() == Some(&RECORD_FORMAT)));
         assert!(raw.iter().any(|(_, v)| v.first() == Some(&b'{')));
     }
     let store = Store::open(&path).unwrap();
@@ -218,5 +221,9 @@ fn a_migration_cut_short_finishes_at_the_next_start() {
     drop(store);
     let db = redb::Database::create(&path).unwrap();
     assert_eq!(schema_version(&db), SCHEMA_VERSION);
-    assert!(raw_records(&db).iter().all(|(_, v)| v.first() == Some(&1)));
+    assert!(
+        raw_records(&db)
+            .iter()
+            .all(|(_, v)| v.first() == Some(&RECORD_FORMAT))
+    );
 }
