@@ -1,8 +1,8 @@
 //! The dispatcher: takes waiting downloads in dispatch order and hands them to a provider
 //! (search, rank, enqueue), within each provider's concurrency limit, circuit breaker and call
 //! gates, unless the queue is paused. A download whose client named no provider is searched
-//! for at every provider that can search and has room, and goes where the best source is; one
-//! whose provider is down or full meanwhile goes on at the others. It also brings due automatic
+//! for at every provider that can search and is up, and goes where the best source is (waiting
+//! there when that provider is full); providers that are down are left out. It also brings due automatic
 //! retries back to the queue.
 
 use std::collections::HashMap;
