@@ -27,19 +27,33 @@
 //!
 //! Every duration (the [`Timings`], the [`Retry`] waits, and a search's `searchTimeout`) is
 //! slskd time, divided by [`EmulatorConfig::speed_factor`].
+//!
+//! Real files: with [`EmulatorConfig::downloads_dir`] set, every file a peer offers is real
+//! audio ([`audio`]: FLAC or MP3 by its extension) lasting [`EmulatorConfig::track_secs`],
+//! generated from its user and file name ([`shares::seed`]); search results advertise its real
+//! size and length, and a download that reaches `Completed, Succeeded` is written at that
+//! moment to [`expected_path`] (`<downloads_dir>/<remote parent folder>/<name>`, slskd's
+//! layout), whole. The peers of [`peers::bad_file_peers`] succeed but leave a bad file:
+//! `zeroes` all zero bytes, `cutoff` only its first 60%, `wrongsong` a good file 2.5 tracks
+//! long, `scrambler` one with its middle 4 KiB scrambled. Without a downloads folder nothing
+//! is written, sizes are made up, and those peers behave as `Normal`.
 
 mod api;
+pub mod audio;
 mod clock;
 pub mod control;
+pub mod downloads;
 mod guard;
 pub mod peers;
 pub mod search;
 pub mod settings;
+pub mod shares;
 pub mod transfer;
 mod wire;
 pub mod world;
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +65,7 @@ use tokio::task::JoinHandle;
 
 pub use api::SLSKD_VERSION;
 pub use control::{Control, Counted, Fault};
+pub use downloads::expected_path;
 pub use guard::TOO_MANY;
 pub use peers::{Behaviour, Peer};
 pub use settings::{AnswerOrder, Limits, Retry, Timings};
@@ -73,6 +88,11 @@ pub struct EmulatorConfig {
     pub answer_order: AnswerOrder,
     /// Speeds transfers up (and every wait down) by this factor.
     pub speed_factor: f64,
+    /// Where succeeded downloads are written as real audio files (default `None`: nothing is
+    /// written, and search results carry made-up sizes).
+    pub downloads_dir: Option<PathBuf>,
+    /// How long the real files last, in seconds (default 8); only with `downloads_dir`.
+    pub track_secs: f32,
 }
 
 impl Default for EmulatorConfig {
@@ -86,6 +106,8 @@ impl Default for EmulatorConfig {
             limits: Limits::default(),
             answer_order: AnswerOrder::default(),
             speed_factor: 1.0,
+            downloads_dir: None,
+            track_secs: 8.0,
         }
     }
 }
@@ -124,7 +146,7 @@ impl Emulator {
             return Err(EmulatorError::NotLoopback(config.bind.ip()));
         }
         let (outages, mut outage_requests) = mpsc::unbounded_channel();
-        let world = World::new(
+        let mut world = World::new(
             config.peers,
             config.timings,
             config.retry,
@@ -132,6 +154,9 @@ impl Emulator {
             config.answer_order,
             config.speed_factor,
         );
+        if let Some(dir) = config.downloads_dir {
+            world = world.with_downloads(dir, config.track_secs);
+        }
         let control = Arc::new(Control::new(config.api_key, world, config.limits, outages));
         let listener = bind(config.bind).await?;
         let addr = listener

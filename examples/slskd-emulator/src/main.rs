@@ -1,6 +1,7 @@
 //! `slskd-emulator`: run the emulated slskd on its own, e.g. to point a Tributary at it.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 use slskd_emulator::{Emulator, EmulatorConfig};
@@ -26,6 +27,12 @@ struct Args {
     /// Make transfers this many times faster (and every wait shorter).
     #[arg(long, default_value_t = 1.0)]
     speed_factor: f64,
+    /// Write succeeded downloads into this folder as real audio files (slskd's layout).
+    #[arg(long)]
+    downloads_dir: Option<PathBuf>,
+    /// How long those files last, in seconds.
+    #[arg(long, default_value_t = 8.0)]
+    track_secs: f32,
 }
 
 #[tokio::main]
@@ -38,6 +45,8 @@ async fn main() -> anyhow::Result<()> {
         bind: args.bind,
         api_key: (!args.no_auth).then_some(args.api_key),
         speed_factor: args.speed_factor,
+        downloads_dir: args.downloads_dir,
+        track_secs: args.track_secs,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).await?;

@@ -28,6 +28,19 @@ pub enum Behaviour {
     Offline,
     /// Has a file of another size than it advertised: `Completed, Aborted`.
     SizeMismatch,
+    /// Sends the whole file and reports `Completed, Succeeded`, but what lands in the downloads
+    /// folder is zero bytes only, as many as advertised. (Without a downloads folder: `Normal`.)
+    ZeroFilled,
+    /// Reports `Completed, Succeeded` with every advertised byte transferred, but only the
+    /// first 60% of the file lands in the downloads folder. (Without one: `Normal`.)
+    Truncated,
+    /// Sends a good file, but of another song: it lasts 2.5 tracks. Its advertised size and
+    /// length are the real file's, so a client comparing the length with the track it wanted
+    /// can tell. (Without a downloads folder: `Normal`.)
+    WrongDuration,
+    /// Sends a file of the advertised size whose middle 4 KiB are scrambled: FLAC frame CRCs
+    /// and the STREAMINFO MD5 no longer match. (Without a downloads folder: `Normal`.)
+    Garbled,
 }
 
 /// One simulated peer.
@@ -90,6 +103,22 @@ pub fn default_peers() -> Vec<Peer> {
         Peer::new("liar", Behaviour::SizeMismatch, "flac"),
         gatekeeper,
     ]
+}
+
+/// Peers whose downloads succeed but leave a bad file (when the emulator writes downloads), one
+/// per way: `zeroes` ([`Behaviour::ZeroFilled`]), `cutoff` ([`Behaviour::Truncated`]),
+/// `wrongsong` ([`Behaviour::WrongDuration`]) and `scrambler` ([`Behaviour::Garbled`]), all
+/// offering FLAC. Not in [`default_peers`]; add them to it for a network with bad files.
+pub fn bad_file_peers() -> Vec<Peer> {
+    [
+        ("zeroes", Behaviour::ZeroFilled),
+        ("cutoff", Behaviour::Truncated),
+        ("wrongsong", Behaviour::WrongDuration),
+        ("scrambler", Behaviour::Garbled),
+    ]
+    .into_iter()
+    .map(|(username, behaviour)| Peer::new(username, behaviour, "flac"))
+    .collect()
 }
 
 /// Deterministic numbers from a text: same query, same results.

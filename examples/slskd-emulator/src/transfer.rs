@@ -380,7 +380,12 @@ impl SimTransfer {
                 at,
                 cx,
             ),
-            Step::Succeed => self.finish(Phase::Succeeded, None, at, cx),
+            Step::Succeed => {
+                // Every byte, exactly: the step's moment is rounded to whole nanoseconds, which
+                // can leave the computed count a hair short of the size.
+                self.bytes = self.byte_limit();
+                self.finish(Phase::Succeeded, None, at, cx);
+            }
             Step::Retry => {
                 // slskd's onRetry: back to `Queued, Locally`, one attempt more; `endedAt` and
                 // the exception stay until the next attempt starts.

@@ -4,14 +4,17 @@
 //! Nothing here is cleared by itself: finished, failed and cancelled records stay listed until
 //! they are removed, and searches stay until they are deleted.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
 use crate::clock::Clock;
+use crate::downloads::Downloads;
 use crate::peers::{Behaviour, Peer, stable_hash};
 use crate::search::{Found, FoundFile, SearchOptions, SearchView, Searches};
 use crate::settings::{AnswerOrder, Limits, Retry, Timings};
+use crate::shares::Shares;
 use crate::transfer::{Context, SHUT_DOWN, SimTransfer};
 
 pub use crate::search::{SLOW_SEARCH_WORD, UNFINDABLE_WORD};
@@ -31,6 +34,8 @@ pub struct World {
     pending_reenqueue: Option<(Instant, Vec<Uuid>)>,
     /// Unfinished transfers reporting a state not their own, for a while.
     disguise: Option<Disguise>,
+    /// Where succeeded downloads are written, as real files; `None` writes nothing.
+    downloads: Option<Downloads>,
 }
 
 /// A state string shown instead of the real one until `until` (by every unfinished transfer,
@@ -110,7 +115,15 @@ impl World {
             clock,
             pending_reenqueue: None,
             disguise: None,
+            downloads: None,
         }
+    }
+
+    /// Writes every download that succeeds into `dir` (slskd's layout), as real audio lasting
+    /// `track_secs`; search results then advertise those files' real sizes and lengths.
+    pub fn with_downloads(mut self, dir: PathBuf, track_secs: f32) -> World {
+        self.downloads = Some(Downloads::new(dir, track_secs));
+        self
     }
 
     pub fn clock(&self) -> Clock {
@@ -143,10 +156,44 @@ impl World {
             }
         }
         let cx = self.context();
-        for transfer in &mut self.transfers {
+        let mut succeeded = Vec::new();
+        for (k, transfer) in self.transfers.iter_mut().enumerate() {
+            let before = transfer.phase;
             transfer.advance(now, &cx);
+            // Succeeded is final: a record enters it once, in the step written here.
+            if transfer.phase == Phase::Succeeded && before != Phase::Succeeded {
+                succeeded.push(k);
+            }
+        }
+        if let Some(downloads) = &self.downloads {
+            for k in succeeded {
+                let t = &self.transfers[k];
+                let peer = self.peer(&t.username);
+                if let Err(e) = downloads.deliver(&peer, &t.filename) {
+                    tracing::error!(
+                        "emulator could not write the download of {}: {e}",
+                        t.filename
+                    );
+                }
+            }
         }
         self.searches.advance(now);
+    }
+
+    /// The encoding a search for `text` will need (its peers' real files), to be run before
+    /// [`World::start_search`] without the world locked; `None` when there is nothing to encode.
+    pub fn prepare_search(&self, text: &str) -> Option<impl FnOnce() + Send + 'static> {
+        let shares = self.downloads.as_ref()?.shares().clone();
+        if text.to_lowercase().contains(UNFINDABLE_WORD) {
+            return None;
+        }
+        let words = search_words(text);
+        let offers: Vec<(Peer, String)> = self
+            .peers
+            .iter()
+            .map(|peer| (peer.clone(), offered_filename(peer, &words)))
+            .collect();
+        Some(move || shares.prepare(&offers))
     }
 
     /// Starts a search under `id` (or a new one); returns its id.
@@ -174,20 +221,11 @@ impl World {
         Ok(id)
     }
 
-    /// Deterministic answers: every peer offers the track, sizes follow the query text, and
-    /// so does the order of the answers (unless [`AnswerOrder::PeerList`]). Offsets are slskd time after reaching the network.
+    /// Deterministic answers: every peer offers the track, sizes follow the query text (or are
+    /// the real files' sizes, with a downloads folder), and so does the order of the answers
+    /// (unless [`AnswerOrder::PeerList`]). Offsets are slskd time after reaching the network.
     fn answers_for(&self, text: &str, options: &SearchOptions) -> Vec<(Duration, Found)> {
-        let clean: String = text
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || c == ' ' {
-                    c
-                } else {
-                    ' '
-                }
-            })
-            .collect();
-        let words = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+        let words = search_words(text);
         let spread = if words.to_lowercase().contains(SLOW_SEARCH_WORD) {
             self.timings.slow_search
         } else {
@@ -198,13 +236,14 @@ impl World {
             order.sort_by_key(|peer| stable_hash(&format!("{words}|order|{}", peer.username)));
         }
         let n = order.len().max(1) as u32;
+        let shares = self.downloads.as_ref().map(|d| &**d.shares());
         order
             .into_iter()
             .enumerate()
             .map(|(k, peer)| {
                 // Evenly spaced over the spread, so no silence outlasts a sane timeout.
                 let offset = spread * (k as u32 + 1) / n + peer.search_delay;
-                (offset, found(peer, &words))
+                (offset, found(peer, &words, shares))
             })
             .filter(|(_, found)| passes_filter(found, options))
             .collect()
@@ -378,19 +417,51 @@ impl World {
     }
 }
 
-/// One peer's answer: the track under a folder named after the query.
-fn found(peer: &Peer, words: &str) -> Found {
-    let h = stable_hash(&format!("{words}|{}", peer.username));
-    let length = 150 + (h % 200) as u32;
-    let size = match peer.extension {
-        "mp3" => i64::from(length) * 40_000,
-        _ => i64::from(length) * 110_000 + (h % 1000) as i64,
-    };
+/// A query's words: letters, digits and single spaces.
+fn search_words(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    clean.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The file a peer offers for a query: the track under a folder named after the query.
+fn offered_filename(peer: &Peer, words: &str) -> String {
     let share = &peer.username.chars().take(5).collect::<String>();
+    format!("@@{share}\\Music\\{words}\\01 - {words}.{}", peer.extension)
+}
+
+/// One peer's answer. Without real files, its size and length are made up from the query;
+/// with them, they are the real file's.
+fn found(peer: &Peer, words: &str, shares: Option<&Shares>) -> Found {
+    let filename = offered_filename(peer, words);
+    let (size, length) = match shares {
+        Some(shares) => {
+            let bytes = shares.file(peer, &filename);
+            let seconds = shares.seconds(peer.behaviour);
+            (bytes.len() as i64, seconds.round() as u32)
+        }
+        None => {
+            let h = stable_hash(&format!("{words}|{}", peer.username));
+            let length = 150 + (h % 200) as u32;
+            let size = match peer.extension {
+                "mp3" => i64::from(length) * 40_000,
+                _ => i64::from(length) * 110_000 + (h % 1000) as i64,
+            };
+            (size, length)
+        }
+    };
     Found {
         peer: peer.clone(),
         files: vec![FoundFile {
-            filename: format!("@@{share}\\Music\\{words}\\01 - {words}.{}", peer.extension),
+            filename,
             size,
             length,
         }],

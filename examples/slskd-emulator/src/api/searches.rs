@@ -154,6 +154,12 @@ impl Api {
             Err(text) => return message(res, StatusCode::BAD_REQUEST, &text),
         };
         self.take(|t| t.search_post).await;
+        // Real files are encoded before the world is locked, so that a search's encoding does
+        // not hold up every other request.
+        let encoding = self.control.world().prepare_search(&request.text);
+        if let Some(encoding) = encoding {
+            let _ = tokio::task::spawn_blocking(encoding).await;
+        }
         let now = Instant::now();
         let mut world = self.control.world();
         world.advance(now);
