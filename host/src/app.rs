@@ -37,16 +37,16 @@ pub struct App {
     stop: watch::Sender<bool>,
     live_task: tokio::task::JoinHandle<()>,
     reload_task: tokio::task::JoinHandle<()>,
+    webhook_task: tokio::task::JoinHandle<()>,
     pub plugins: Arc<PluginService>,
 }
 
 impl App {
     pub async fn start(config: &Config) -> anyhow::Result<App> {
         let settings = config
-            .engine
-            .settings()
+            .engine_settings()
             .map_err(anyhow::Error::msg)
-            .context("invalid [engine] settings")?;
+            .context("invalid [engine] or [verify] settings")?;
         let templates = Templates::load(&config.server.templates_dir, config.server.dev_templates).with_context(|| {
             format!(
                 "the Download Center templates are missing at {} (run from the repository root, or set server.templates_dir)",
@@ -71,7 +71,12 @@ impl App {
         } else {
             None
         };
+        let webhooks = config
+            .webhooks()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [[webhooks]]")?;
         let store = Store::open(&config.storage.path)?;
+        store.record_events(!webhooks.is_empty());
         let storage = store.failures();
         let runtime = PluginRuntime::new(config.plugin_cache_dir())?
             .with_dns_server(config.plugins.dns_server)?;
@@ -109,6 +114,12 @@ impl App {
         let reload_task = plugins
             .clone()
             .spawn_triggers(config.plugins.watch, stop_rx.clone());
+        // Deliveries left in the outbox by an earlier run go out too.
+        let webhook_task = tokio::spawn(crate::webhooks::run(
+            engine.clone(),
+            webhooks,
+            stop_rx.clone(),
+        ));
         let state = AppState {
             engine: engine.clone(),
             live: live.clone(),
@@ -135,6 +146,7 @@ impl App {
             stop,
             live_task,
             reload_task,
+            webhook_task,
             plugins,
         })
     }
@@ -175,6 +187,7 @@ impl App {
         self.server.stop(HTTP_GRACE).await;
         let _ = self.live_task.await;
         let _ = self.reload_task.await;
+        let _ = self.webhook_task.await;
         self.running.shutdown().await;
         tracing::info!("stopped");
     }

@@ -10,9 +10,10 @@ use super::error::ApiError;
 use super::input::query_u32;
 use super::state::{blocking, reply, reply_json, state};
 use crate::engine::breaker::CircuitState;
+use crate::engine::reputation;
 use crate::view::dto::{
-    ActiveDownloadsResponse, DeletedResponse, ProviderHealthDto, ProvidersHealthResponse,
-    QueueStatsDto, RetryAllResponse,
+    ActiveDownloadsResponse, DeletedResponse, PeerDto, PeersResponse, ProviderHealthDto,
+    ProvidersHealthResponse, QueueStatsDto, RetryAllResponse,
 };
 
 /// How long the health route waits for a provider it pings directly.
@@ -191,5 +192,30 @@ pub async fn reconnect(req: &mut Request, depot: &mut Depot, res: &mut Response)
         Ok::<_, ApiError>(ProviderHealthDto::new(&provider_health, chrono::Utc::now()))
     }
     .await;
+    reply(res, result);
+}
+
+/// What each peer of a provider has done for us: files delivered, failures by cause, stalls,
+/// files that failed verification, time to first byte and speed; counts decay with a 30-day
+/// half-life. Best standing first.
+#[endpoint(
+    tags("manager"),
+    parameters(("id" = String, Path, description = "Provider (plugin) id, e.g. slskd")),
+    responses((status_code = 200, body = PeersResponse), (status_code = 404, body = crate::view::dto::ErrorBody))
+)]
+pub async fn provider_peers(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let result = (|| {
+        let s = state(depot)?;
+        let id = req.param::<String>("id").unwrap_or_default();
+        let reports = s
+            .engine
+            .peers(&id)?
+            .ok_or_else(|| ApiError::not_found(format!("no provider {id:?} is configured")))?;
+        Ok::<_, ApiError>(PeersResponse {
+            provider_id: id,
+            half_life_days: reputation::HALF_LIFE.as_secs() / 86_400,
+            peers: reports.iter().map(PeerDto::from).collect(),
+        })
+    })();
     reply(res, result);
 }

@@ -86,7 +86,8 @@ pub fn router(
         .get(plugin_routes::list)
         .push(Router::with_path("reload").post(plugin_routes::reload))
         .push(Router::with_path("{id}").get(plugin_routes::get_one));
-    let api = Router::new().push(downloads).push(plugins);
+    let providers = Router::with_path("api/providers/{id}/peers").get(m::provider_peers);
+    let api = Router::new().push(downloads).push(plugins).push(providers);
     let doc = OpenApi::new("Tributary", env!("CARGO_PKG_VERSION")).merge_router(&api);
     let mut root = Router::new();
     if metrics {

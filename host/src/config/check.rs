@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use super::{
-    ApiKeyConfig, AuthConfig, EngineConfig, MetricsConfig, PluginsConfig, ProviderGrant,
-    ServerConfig, StorageConfig,
+    ApiKeyConfig, AuthConfig, EngineConfig, LibraryConfig, MetricsConfig, PluginsConfig,
+    ProviderGrant, ServerConfig, StorageConfig, VerifyConfig, WebhookConfig,
 };
 use crate::api::access::{AccessPolicy, MIN_SECRET_CHARS, parse_network};
 use crate::api::host_names::AllowedHosts;
@@ -40,7 +40,8 @@ pub enum CheckError {
     },
 }
 
-const SECTIONS: &str = "server, storage, plugins, providers, engine, auth, metrics";
+const SECTIONS: &str =
+    "server, storage, plugins, providers, engine, verify, library, webhooks, auth, metrics";
 
 /// Reads `path` and checks it. Relative paths in it are taken from the current directory, as
 /// `serve` started here would.
@@ -64,6 +65,10 @@ pub fn check_text(text: &str) -> Vec<Problem> {
         }
     };
     for (name, value) in &table {
+        if name == "webhooks" {
+            check_webhooks(&mut out, value);
+            continue;
+        }
         let Some(section) = out.table(name, value) else {
             continue;
         };
@@ -75,6 +80,8 @@ pub fn check_text(text: &str) -> Vec<Problem> {
             "plugins" => check_plugins(&mut out, section),
             "providers" => check_providers(&mut out, section),
             "engine" => check_engine(&mut out, section),
+            "verify" => check_verify(&mut out, section),
+            "library" => check_library(&mut out, section),
             "auth" => check_auth(&mut out, section),
             "metrics" => check_metrics(&mut out, section),
             _ => out.add(
@@ -197,6 +204,57 @@ fn check_engine(out: &mut Problems, section: &Table) {
                 .map(|rest| rest.trim_start_matches(':').trim())
                 .unwrap_or(&e);
             out.add(format!("engine.{key}"), message);
+        }
+    }
+}
+
+fn check_verify(out: &mut Problems, section: &Table) {
+    for (key, verify) in out.keys::<VerifyConfig>("verify", section, &Table::new()) {
+        let mut settings = crate::engine::settings::VerifySettings::default();
+        if let Err(e) = verify.apply(&mut settings, Path::new(".")) {
+            let message = e
+                .strip_prefix(&format!("verify.{key}"))
+                .map(|rest| rest.trim_start_matches(':').trim())
+                .unwrap_or(&e);
+            out.add(format!("verify.{key}"), message);
+        }
+    }
+}
+
+fn check_library(out: &mut Problems, section: &Table) {
+    let mut with_dir = Table::new();
+    with_dir.insert("dir".into(), Value::String(".".into()));
+    for (key, library) in out.keys::<LibraryConfig>("library", section, &with_dir) {
+        if let Err(e) = library.settings() {
+            let message = e
+                .strip_prefix(&format!("library.{key}"))
+                .map(|rest| rest.trim_start_matches(':').trim())
+                .unwrap_or(&e);
+            out.add(format!("library.{key}"), message);
+        }
+    }
+}
+
+fn check_webhooks(out: &mut Problems, value: &Value) {
+    let Value::Array(entries) = value else {
+        out.add(
+            "webhooks",
+            "must be a list of [[webhooks]] entries, each with a url",
+        );
+        return;
+    };
+    for (i, entry) in entries.iter().enumerate() {
+        let at = format!("webhooks[{i}]");
+        let Some(entry) = out.table(&at, entry) else {
+            continue;
+        };
+        match Value::Table(entry.clone()).try_into::<WebhookConfig>() {
+            Ok(hook) => {
+                if let Err(e) = hook.webhook() {
+                    out.add(&at, e.trim_start_matches("webhooks: "));
+                }
+            }
+            Err(e) => out.add(&at, e.message().trim()),
         }
     }
 }

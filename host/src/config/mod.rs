@@ -40,6 +40,155 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub verify: VerifyConfig,
+    /// Off unless `dir` is set.
+    #[serde(default)]
+    pub library: LibraryConfig,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One `[[webhooks]]` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// Names it in the logs and the outbox; default its URL.
+    pub name: Option<String>,
+    /// DownloadFileComplete, DownloadFileFailed, DownloadFileRejected; default all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Signs each body: `X-Tributary-Signature: sha256=<HMAC-SHA256 hex>`.
+    pub secret: Option<String>,
+    /// May reach loopback, private and link-local addresses (default: public ones only).
+    #[serde(default)]
+    pub allow_private: bool,
+}
+
+impl WebhookConfig {
+    pub fn webhook(&self) -> Result<crate::webhooks::Webhook, String> {
+        use crate::engine::download_events::EventKind;
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| format!("webhooks: url {:?} is not a URL: {e}", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "webhooks: url {:?} must be an http:// or https:// URL with a host",
+                self.url
+            ));
+        }
+        let events = if self.events.is_empty() {
+            EventKind::ALL.to_vec()
+        } else {
+            self.events
+                .iter()
+                .map(|e| {
+                    EventKind::parse(e).ok_or_else(|| {
+                        format!(
+                            "webhooks: unknown event {e:?} (the events are {})",
+                            EventKind::ALL.map(EventKind::as_str).join(", ")
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        if self.secret.as_deref().is_some_and(str::is_empty) {
+            return Err(
+                "webhooks: secret must not be empty (leave it out to send unsigned)".into(),
+            );
+        }
+        Ok(crate::webhooks::Webhook {
+            name: self.name.clone().unwrap_or_else(|| self.url.clone()),
+            url,
+            events,
+            secret: self.secret.clone(),
+            allow_private: self.allow_private,
+        })
+    }
+}
+
+/// `[library]`: importing verified files into the music library. Off unless `dir` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibraryConfig {
+    pub dir: Option<PathBuf>,
+    /// move (default), copy or hardlink.
+    pub mode: Option<crate::library::ImportMode>,
+    /// Default `{artist}/{album}/{track:02} - {title}.{ext}`.
+    pub template: Option<String>,
+    /// keep_both (default: the new file gets " (2)") or skip.
+    pub on_conflict: Option<crate::library::Conflict>,
+}
+
+impl LibraryConfig {
+    pub fn settings(&self) -> Result<Option<crate::library::LibrarySettings>, String> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        let template = self
+            .template
+            .clone()
+            .unwrap_or_else(|| crate::library::DEFAULT_TEMPLATE.to_owned());
+        let unknown = crate::library::unknown_fields(&template);
+        if !unknown.is_empty() {
+            return Err(format!(
+                "library.template: unknown field {{{}}} (the fields are artist, album, title, track, ext)",
+                unknown.join("}, {")
+            ));
+        }
+        if template.trim().is_empty() {
+            return Err("library.template must not be empty".into());
+        }
+        Ok(Some(crate::library::LibrarySettings {
+            dir: dir.clone(),
+            mode: self.mode.unwrap_or_default(),
+            template,
+            on_conflict: self.on_conflict.unwrap_or_default(),
+        }))
+    }
+}
+
+/// `[verify]`: checking finished files before they count as completed. On by default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    pub enabled: Option<bool>,
+    /// Where rejected files go; by default `quarantine/` beside the database.
+    pub quarantine_dir: Option<PathBuf>,
+    /// Files checked at once: 1 or 2 (default 1).
+    pub parallel: Option<usize>,
+    /// How far a file's length may be from the track's (default 3 s, or 2% if more).
+    pub duration_tolerance_secs: Option<u64>,
+}
+
+impl VerifyConfig {
+    /// Applies the section to `s`; `beside` is the database's folder.
+    pub fn apply(
+        &self,
+        s: &mut crate::engine::settings::VerifySettings,
+        beside: &Path,
+    ) -> Result<(), String> {
+        if let Some(v) = self.enabled {
+            s.enabled = v;
+        }
+        s.quarantine_dir = self
+            .quarantine_dir
+            .clone()
+            .unwrap_or_else(|| beside.join("quarantine"));
+        if let Some(v) = self.parallel {
+            if !(1..=2).contains(&v) {
+                return Err("verify.parallel must be 1 or 2".into());
+            }
+            s.parallel = v;
+        }
+        if let Some(v) = self.duration_tolerance_secs {
+            if v > 600 {
+                return Err("verify.duration_tolerance_secs must be at most 600".into());
+            }
+            s.duration_tolerance = Duration::from_secs(v);
+        }
+        Ok(())
+    }
 }
 
 /// `[metrics]`: `GET /metrics` in the Prometheus text format. Off unless enabled.
@@ -310,6 +459,10 @@ pub struct ProviderGrant {
     pub search_concurrency: Option<usize>,
     #[serde(default)]
     pub enqueue_concurrency: Option<usize>,
+    /// How the provider's file paths read here, e.g. `[["/downloads", "/mnt/slskd/downloads"]]`
+    /// for slskd in a container (as Lidarr's remote path mappings).
+    #[serde(default)]
+    pub path_map: Vec<[String; 2]>,
     /// Every other key is a config value for the plugin (`url`, `api_key`, ...).
     #[serde(flatten)]
     pub settings: BTreeMap<String, SettingValue>,
@@ -369,6 +522,11 @@ impl ProviderGrant {
             search_turns: self.search_concurrency.unwrap_or(d.search_turns).max(1),
             enqueue_turns: self.enqueue_concurrency.unwrap_or(d.enqueue_turns).max(1),
             config_fingerprint: self.fingerprint(),
+            path_map: self
+                .path_map
+                .iter()
+                .map(|[from, to]| (from.clone(), to.clone()))
+                .collect(),
         }
     }
 
@@ -433,6 +591,34 @@ impl Config {
     }
 
     /// Where compiled plugins are cached.
+    /// Every `[[webhooks]]` entry, checked; names must differ.
+    pub fn webhooks(&self) -> Result<Vec<crate::webhooks::Webhook>, String> {
+        let hooks = self
+            .webhooks
+            .iter()
+            .map(WebhookConfig::webhook)
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, h) in hooks.iter().enumerate() {
+            if hooks[..i].iter().any(|other| other.name == h.name) {
+                return Err(format!("webhooks: two webhooks are named {:?}", h.name));
+            }
+        }
+        Ok(hooks)
+    }
+
+    /// The engine's settings: `[engine]` and `[verify]`.
+    pub fn engine_settings(&self) -> Result<crate::engine::settings::EngineSettings, String> {
+        let mut s = self.engine.settings()?;
+        let beside = self
+            .storage
+            .path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        self.verify.apply(&mut s.verify, &beside)?;
+        s.library = self.library.settings()?;
+        Ok(s)
+    }
+
     pub fn plugin_cache_dir(&self) -> PathBuf {
         self.plugins.cache_dir.clone().unwrap_or_else(|| {
             self.storage

@@ -2,12 +2,12 @@
 //! of transfers since it was last written, and the signals. The dispatcher, the reconcilers and
 //! the manager act through the methods here, never on each other.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -18,6 +18,7 @@ use super::download::{Attempt, ChosenSource, Download, FailureCause, Status, Tri
 use super::manager::EngineError;
 use super::provider::{ProviderError, TransferRef};
 use super::provider_slot::ProviderSlot;
+use super::reputation::{self, PeerEvent};
 use super::retry::RetryDecision;
 use super::settings::EngineSettings;
 use super::transitions::{IllegalTransition, check};
@@ -73,6 +74,9 @@ pub(super) struct Core {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Counters of what the engine commits (transitions, failures, bytes).
     metrics: Metrics,
+    /// Downloads whose finished file is being checked, and the turns the checks take.
+    verifying: Mutex<HashSet<Uuid>>,
+    verify_turns: Arc<Semaphore>,
 }
 
 /// Moves a record to `to` (checked against the transition table), stamping the time.
@@ -114,13 +118,15 @@ impl Core {
                     .collect(),
             ),
             clock,
-            settings,
             live: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             changes,
             paused: AtomicBool::new(paused),
             stop,
             tasks: Mutex::new(Vec::new()),
+            verify_turns: Arc::new(Semaphore::new(settings.verify.parallel.max(1))),
+            settings,
+            verifying: Mutex::new(HashSet::new()),
             metrics: Metrics::new(),
         }
     }
@@ -215,12 +221,38 @@ impl Core {
         }
     }
 
-    /// Keeps a background task to be awaited at shutdown.
+    /// Keeps a background task to be awaited at shutdown (the finished ones are let go).
     pub fn keep_task(&self, task: JoinHandle<()>) {
-        self.tasks
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    /// Claims the check of a download's file; `false` when one already runs.
+    pub fn begin_verifying(&self, id: Uuid) -> bool {
+        self.verifying
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(task);
+            .insert(id)
+    }
+
+    pub fn end_verifying(&self, id: Uuid) {
+        self.verifying
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    pub fn is_verifying(&self, id: Uuid) -> bool {
+        self.verifying
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
+    /// Waits for one of the few turns file checks share.
+    pub async fn verify_turn(&self) -> Option<OwnedSemaphorePermit> {
+        self.verify_turns.clone().acquire_owned().await.ok()
     }
 
     pub fn take_tasks(&self) -> Vec<JoinHandle<()>> {
@@ -280,6 +312,11 @@ impl Core {
                 || updated.after.status.is_terminal()
             {
                 self.live().remove(&id);
+            }
+            if updated.after.status == Status::Completed
+                && updated.before.status != Status::Completed
+            {
+                self.note_delivery(&updated.after);
             }
             if updated.before.status != updated.after.status {
                 let a = &updated.after;
@@ -517,7 +554,50 @@ impl Core {
         })?;
         self.metrics
             .failure(&updated.before.provider_id, cause.as_str());
+        if let Some(s) = source.or(updated.before.source.as_ref()) {
+            self.note_peer(
+                &updated.before.provider_id,
+                &s.peer,
+                PeerEvent::Failed(cause),
+            );
+        }
         Ok(updated)
+    }
+
+    /// A finished download tells of its peer: how soon the first byte came and how fast.
+    fn note_delivery(&self, d: &Download) {
+        let Some(source) = &d.source else { return };
+        let span = |from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>| {
+            from.zip(to)
+                .and_then(|(from, to)| (to - from).to_std().ok())
+                .filter(|s| !s.is_zero())
+        };
+        let first_byte = span(d.transfer_requested_at, d.started_at);
+        let bytes_per_sec =
+            span(d.started_at, d.completed_at).map(|s| d.total_bytes as f64 / s.as_secs_f64());
+        self.note_peer(
+            &d.provider_id,
+            &source.peer,
+            PeerEvent::Finished {
+                first_byte,
+                bytes_per_sec,
+            },
+        );
+    }
+
+    /// Adds one event to a peer's reputation. A failure to write it is logged: it is a
+    /// statistic, and the download's own record is already safe.
+    fn note_peer(&self, provider_id: &str, peer: &str, event: PeerEvent) {
+        if peer.is_empty() || !reputation::counts(&event) {
+            return;
+        }
+        let now = self.now();
+        if let Err(e) = self
+            .store
+            .update_peer(provider_id, peer, |r| r.with(event, now))
+        {
+            tracing::error!(provider = %provider_id, %peer, "cannot record the peer's reputation: {e}");
+        }
     }
 }
 

@@ -16,8 +16,9 @@ use super::call_gates::CallKind;
 use super::core::{Core, ignore_stale, move_to};
 use super::download::{ChosenSource, Download, FailureCause, Status};
 use super::manager::EngineError;
-use super::provider::{ProviderDescriptor, ProviderError, TransferRef};
+use super::provider::{Candidate, ProviderDescriptor, ProviderError, TransferRef};
 use super::provider_slot::ProviderSlot;
+use super::reputation::Standing;
 use super::search_across::{Verdict, search_across, verdict};
 
 /// How many waiting downloads one pass looks at.
@@ -246,7 +247,15 @@ async fn hand_over(
                 return Ok(());
             }
             let outcomes = search_across(core, &searching, &d).await;
-            match verdict(outcomes, &core.settings().ranking, &d) {
+            let now = core.now();
+            let standing = |i: usize, c: &Candidate| {
+                core.store()
+                    .peer(searching[i].id(), &c.peer)
+                    .ok()
+                    .flatten()
+                    .map_or(Standing::Good, |r| r.standing(now))
+            };
+            match verdict(outcomes, &core.settings().ranking, &d, &standing) {
                 Verdict::Take {
                     provider,
                     candidate,

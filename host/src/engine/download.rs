@@ -105,6 +105,14 @@ pub enum FailureCause {
     CancelledRemotely,
     /// The provider could not take the request (a call error that is not about the peer).
     ProviderError,
+    /// The finished file does not decode: zero-filled, garbled, or not audio.
+    Corrupt,
+    /// The finished file is shorter than announced, or its audio stops early.
+    Truncated,
+    /// The finished file plays for another length than the track's.
+    WrongDuration,
+    /// The provider said the file was finished, and there is no file where it said.
+    FileMissing,
 }
 
 impl FailureCause {
@@ -120,6 +128,10 @@ impl FailureCause {
             FailureCause::Vanished => "vanished",
             FailureCause::CancelledRemotely => "cancelled_remotely",
             FailureCause::ProviderError => "provider_error",
+            FailureCause::Corrupt => "corrupt",
+            FailureCause::Truncated => "truncated",
+            FailureCause::WrongDuration => "wrong_duration",
+            FailureCause::FileMissing => "file_missing",
         }
     }
 }
@@ -193,6 +205,32 @@ impl ChosenSource {
     }
 }
 
+/// What the host proved of a finished file, and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifiedFile {
+    /// Lower-case hex.
+    pub sha256: String,
+    pub bytes: u64,
+    /// The codec that decoded it; `None` for a file that is not audio (only its bytes were
+    /// checked).
+    pub codec: Option<String>,
+    pub duration_secs: Option<f64>,
+    /// The file carries a checksum of its audio (FLAC's MD5) and it matched.
+    pub checksum_matched: bool,
+    pub verified_at: DateTime<Utc>,
+    pub provenance: Provenance,
+}
+
+/// Who delivered a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The provider's plugin id.
+    pub provider_id: String,
+    pub peer: String,
+    /// The file's name at the peer (or the URI's file).
+    pub remote_name: String,
+}
+
 /// A source that failed; never picked again for this download.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TriedSource {
@@ -264,6 +302,12 @@ pub struct Download {
     /// that can search is asked, and the download goes where the best source is.
     #[serde(default)]
     pub provider_pinned: bool,
+    /// The proof that the finished file plays (set when it is completed).
+    #[serde(default)]
+    pub verified: Option<VerifiedFile>,
+    /// Where the file was imported into the library.
+    #[serde(default)]
+    pub library_path: Option<String>,
 }
 
 impl Download {
@@ -311,6 +355,8 @@ impl Download {
             duration_secs: None,
             local_path: None,
             provider_pinned: false,
+            verified: None,
+            library_path: None,
         }
     }
 

@@ -53,6 +53,14 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
+/// One peer's reputation at a provider.
+#[derive(Debug, Clone)]
+pub struct PeerReport {
+    pub peer: String,
+    pub standing: super::reputation::Standing,
+    pub record: super::reputation::PeerRecord,
+}
+
 /// What a client asks for.
 #[derive(Debug, Clone, Default)]
 pub struct NewDownload {
@@ -884,6 +892,33 @@ impl DownloadManager {
     /// Tries a provider again at once (the operator fixed something): its gates open and a
     /// ping runs as the breaker's trial; the breaker closes on success and opens again on
     /// failure. Returns the provider's health after the trial.
+    /// What each peer of a provider has done for us, as of now (counts decayed), best
+    /// standing first, then most delivered. `None` when no such provider is configured.
+    pub fn peers(&self, id: &str) -> Result<Option<Vec<PeerReport>>, EngineError> {
+        if self.core.slot(id).is_none() {
+            return Ok(None);
+        }
+        let now = self.core.now();
+        let mut peers: Vec<PeerReport> = self
+            .core
+            .store()
+            .peers(id)?
+            .into_iter()
+            .map(|(peer, record)| PeerReport {
+                standing: record.standing(now),
+                record: record.decayed(now),
+                peer,
+            })
+            .collect();
+        peers.sort_by(|a, b| {
+            a.standing
+                .cmp(&b.standing)
+                .then(b.record.finished.total_cmp(&a.record.finished))
+                .then_with(|| a.peer.cmp(&b.peer))
+        });
+        Ok(Some(peers))
+    }
+
     pub async fn reconnect(&self, id: &str) -> Result<ProviderHealth, EngineError> {
         let slot = self
             .core

@@ -23,6 +23,8 @@ pub struct ProviderOptions {
     /// A digest of the grant and config the provider was loaded with: a breaker persisted under
     /// another one describes another setup and is reset at start.
     pub config_fingerprint: String,
+    /// How the provider's paths read on this machine: (its prefix, ours), first match wins.
+    pub path_map: Vec<(String, String)>,
 }
 
 impl Default for ProviderOptions {
@@ -32,6 +34,7 @@ impl Default for ProviderOptions {
             search_turns: 1,
             enqueue_turns: 1,
             config_fingerprint: String::new(),
+            path_map: Vec::new(),
         }
     }
 }

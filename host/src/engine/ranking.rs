@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 
 use super::download::{ChosenSource, TriedSource};
 use super::provider::Candidate;
+use super::reputation::Standing;
 use super::title_match::{MatchQuality, TitleFit, WantedTrack, match_quality};
 
 /// Extensions that are audio files; anything else a search turns up (cover art, cue sheets,
@@ -117,6 +118,19 @@ impl RankingPolicy {
         wanted: &Wanted<'_>,
         tried: &[TriedSource],
     ) -> Vec<usize> {
+        self.rank_positions_by(candidates, wanted, tried, |_| Standing::Good)
+    }
+
+    /// As [`rank_positions`](Self::rank_positions), with each candidate's peer judged by its
+    /// reputation (`standing` of a position): among files of the same format, a peer that
+    /// sent bad files or fails more than it delivers comes after the others.
+    pub fn rank_positions_by(
+        &self,
+        candidates: &[Candidate],
+        wanted: &Wanted<'_>,
+        tried: &[TriedSource],
+        standing: impl Fn(usize) -> Standing,
+    ) -> Vec<usize> {
         let track = wanted.track();
         let mut ranked: Vec<(usize, &Candidate, MatchQuality)> = candidates
             .iter()
@@ -130,7 +144,9 @@ impl RankingPolicy {
             })
             .filter_map(|(i, c)| match_quality(&track, &c.name).map(|q| (i, c, q)))
             .collect();
-        ranked.sort_by(|(_, a, qa), (_, b, qb)| self.compare(a, *qa, b, *qb, wanted));
+        ranked.sort_by(|(ia, a, qa), (ib, b, qb)| {
+            self.compare(a, *qa, b, *qb, wanted, standing(*ia), standing(*ib))
+        });
         ranked.into_iter().map(|(i, _, _)| i).collect()
     }
 
@@ -145,6 +161,7 @@ impl RankingPolicy {
             && c.queue_length == 0
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn compare(
         &self,
         a: &Candidate,
@@ -152,12 +169,15 @@ impl RankingPolicy {
         b: &Candidate,
         qb: MatchQuality,
         wanted: &Wanted<'_>,
+        sa: Standing,
+        sb: Standing,
     ) -> Ordering {
         let off = |c: &Candidate| !duration_fits(wanted.duration_secs, c.duration_secs);
         // Another recording (a clearly different duration) ranks below every one that fits.
         off(a)
             .cmp(&off(b))
             .then_with(|| self.format_rank(a).cmp(&self.format_rank(b)))
+            .then_with(|| sa.cmp(&sb))
             .then_with(|| qb.cmp(&qa))
             .then_with(|| b.free_slot.cmp(&a.free_slot))
             .then_with(|| a.queue_length.cmp(&b.queue_length))

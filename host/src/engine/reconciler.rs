@@ -14,6 +14,7 @@ use super::observation::{Verdict, judge, note, note_position, time_to_ask_positi
 use super::provider::{Provider, Transfer, TransferRef};
 use super::provider_slot::ProviderSlot;
 use super::tidy::{TidyStep, over, tidy_step};
+use super::verification::{self, Finish, VERIFYING};
 
 pub(super) async fn run(core: Arc<Core>, provider_id: String) {
     let mut stop = core.stopping();
@@ -85,7 +86,9 @@ pub(super) fn apply_snapshot(
     let released: HashSet<&str> = released_entries.iter().map(|(id, _)| id.as_str()).collect();
     for d in followed(core, slot.id())? {
         let result = match transfer_for(&d, transfers, &released) {
-            Some(t) => observe(core, &d, t),
+            Some(t) => observe(core, slot, &d, t),
+            // A file being checked no longer needs its transfer listed.
+            None if core.is_verifying(d.id) => Ok(()),
             None => missing(core, &d),
         };
         match result {
@@ -117,7 +120,12 @@ fn missing(core: &Core, d: &Download) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn observe(core: &Core, d: &Download, t: &Transfer) -> Result<(), EngineError> {
+fn observe(
+    core: &Arc<Core>,
+    slot: &ProviderSlot,
+    d: &Download,
+    t: &Transfer,
+) -> Result<(), EngineError> {
     let now = core.now();
     let (live, grown) = {
         let mut all = core.live();
@@ -170,18 +178,29 @@ fn observe(core: &Core, d: &Download, t: &Transfer) -> Result<(), EngineError> {
             }
         }
         Verdict::Complete => {
-            core.apply(d.id, |d, now| {
+            let finish =
+                verification::plan(d, t, &core.settings().verify, &slot.options().path_map);
+            // Checked first: the download stays downloading, all its bytes there.
+            let (status, note) = match &finish {
+                Finish::Verify { .. } => (Status::Downloading, Some(VERIFYING.to_owned())),
+                Finish::Unchecked { note } => (Status::Completed, note.clone()),
+            };
+            let updated = core.apply(d.id, |d, now| {
                 unchanged(d)?;
-                move_to(d, Status::Completed, now)?;
+                move_to(d, status, now)?;
                 adopt_transfer(d, t);
+                d.started_at.get_or_insert(now);
                 d.local_path = t.local_path.clone();
                 d.bytes_downloaded = d.total_bytes.max(t.bytes_transferred);
                 d.speed_bytes_per_sec = 0.0;
-                d.status_message = None;
+                d.status_message = note;
                 d.error_message = None;
                 d.failure_cause = None;
                 Ok(())
             })?;
+            if let Finish::Verify { path, expectation } = finish {
+                verification::start(core, &updated.after, t, path, expectation);
+            }
         }
         Verdict::Progress {
             status,

@@ -56,7 +56,12 @@ impl RetryPolicy {
             | FailureCause::SizeMismatch
             | FailureCause::Stalled
             | FailureCause::Vanished
-            | FailureCause::CancelledRemotely => RetryDecision::AnotherSourceNow,
+            | FailureCause::CancelledRemotely
+            // A file that failed verification: its source is done, another may be good.
+            | FailureCause::Corrupt
+            | FailureCause::Truncated
+            | FailureCause::WrongDuration
+            | FailureCause::FileMissing => RetryDecision::AnotherSourceNow,
             FailureCause::NotFound | FailureCause::ProviderError => {
                 RetryDecision::SearchAgainLater(self.delay(retries_so_far, fastrand::f64()))
             }

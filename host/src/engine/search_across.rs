@@ -9,6 +9,7 @@ use super::download::Download;
 use super::provider::{Candidate, ProviderError};
 use super::provider_slot::ProviderSlot;
 use super::ranking::RankingPolicy;
+use super::reputation::Standing;
 use super::search::{search, wanted};
 
 /// What one provider's search came to.
@@ -36,7 +37,13 @@ pub(super) enum Verdict {
 }
 
 /// One ranking over every provider's candidates; between equals, the provider listed first.
-pub(super) fn verdict(outcomes: Vec<Outcome>, ranking: &RankingPolicy, d: &Download) -> Verdict {
+/// `standing` judges a candidate's peer at the provider of the outcome at that position.
+pub(super) fn verdict(
+    outcomes: Vec<Outcome>,
+    ranking: &RankingPolicy,
+    d: &Download,
+    standing: &dyn Fn(usize, &Candidate) -> Standing,
+) -> Verdict {
     let mut pool = Vec::new();
     let mut owner = Vec::new();
     let mut troubles = Vec::new();
@@ -56,7 +63,9 @@ pub(super) fn verdict(outcomes: Vec<Outcome>, ranking: &RankingPolicy, d: &Downl
         }
     }
     let best = ranking
-        .rank_positions(&pool, &wanted(d), &d.tried_sources)
+        .rank_positions_by(&pool, &wanted(d), &d.tried_sources, |i| {
+            standing(owner[i], &pool[i])
+        })
         .first()
         .copied();
     match (best, first_error) {
@@ -243,7 +252,7 @@ mod tests {
         for (n, (outcomes, tried, want)) in cases.into_iter().enumerate() {
             let mut d = download();
             d.tried_sources = tried;
-            let got = match verdict(outcomes, &ranking, &d) {
+            let got = match verdict(outcomes, &ranking, &d, &|_, _| Standing::Good) {
                 Verdict::Take {
                     provider,
                     candidate,
@@ -259,13 +268,69 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_in_bad_standing_sinks_below_its_equals_not_below_a_worse_format() {
+        let outcomes = || {
+            vec![
+                found(
+                    "slskd",
+                    vec![
+                        peer_file("corrupter", "Artist\\Song.flac", "flac"),
+                        peer_file("steady", "Artist\\Song.flac", "flac"),
+                        peer_file("mp3peer", "Artist\\Song.mp3", "mp3"),
+                    ],
+                ),
+                found(
+                    "other",
+                    vec![peer_file("corrupter", "Artist\\Song.flac", "flac")],
+                ),
+            ]
+        };
+        let take = |standing: &dyn Fn(usize, &Candidate) -> Standing| match verdict(
+            outcomes(),
+            &RankingPolicy::default(),
+            &download(),
+            standing,
+        ) {
+            Verdict::Take {
+                provider,
+                candidate,
+            } => (provider, candidate.peer.clone()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(take(&|_, _| Standing::Good), (0, "corrupter".to_owned()));
+        // The standing is per provider: the same name elsewhere is another peer.
+        let bad_at_slskd = |i: usize, c: &Candidate| {
+            if i == 0 && c.peer == "corrupter" {
+                Standing::BadFiles
+            } else {
+                Standing::Good
+            }
+        };
+        assert_eq!(take(&bad_at_slskd), (0, "steady".to_owned()));
+        let all_flac_bad = |_: usize, c: &Candidate| {
+            if c.extension == "flac" {
+                Standing::Unreliable
+            } else {
+                Standing::Good
+            }
+        };
+        assert_eq!(
+            take(&all_flac_bad),
+            (0, "corrupter".to_owned()),
+            "format first"
+        );
+    }
+
+    #[test]
     fn when_no_provider_answers_the_first_error_decides() {
         let outcomes = vec![
             failed("slskd", ProviderError::RateLimited("429".into())),
             failed("qBittorrent", ProviderError::Unreachable("refused".into())),
         ];
         assert_eq!(
-            verdict(outcomes, &RankingPolicy::default(), &download()),
+            verdict(outcomes, &RankingPolicy::default(), &download(), &|_, _| {
+                Standing::Good
+            }),
             Verdict::NoAnswer(ProviderError::RateLimited("429".into()))
         );
     }

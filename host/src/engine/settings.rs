@@ -48,6 +48,33 @@ pub struct EngineSettings {
     pub retry: RetryPolicy,
     pub breaker: BreakerSettings,
     pub ranking: RankingPolicy,
+    pub verify: VerifySettings,
+    /// Where verified files are imported; `None`: they stay where the provider put them.
+    pub library: Option<crate::library::LibrarySettings>,
+}
+
+/// How finished files are checked before a download counts as completed.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    /// Off: a provider's "finished" is taken at its word, as before.
+    pub enabled: bool,
+    /// Where rejected files are moved.
+    pub quarantine_dir: std::path::PathBuf,
+    /// Files checked at once (each takes a blocking thread and a core while it decodes).
+    pub parallel: usize,
+    /// How far a file's length may be from the track's (or 2% of it, if more).
+    pub duration_tolerance: Duration,
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            enabled: true,
+            quarantine_dir: std::path::PathBuf::from("./data/quarantine"),
+            parallel: 1,
+            duration_tolerance: Duration::from_secs(3),
+        }
+    }
 }
 
 impl Default for EngineSettings {
@@ -74,6 +101,8 @@ impl Default for EngineSettings {
             retry: RetryPolicy::default(),
             breaker: BreakerSettings::default(),
             ranking: RankingPolicy::default(),
+            verify: VerifySettings::default(),
+            library: None,
         }
     }
 }

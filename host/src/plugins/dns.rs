@@ -19,7 +19,7 @@ pub const MIN_PIN: Duration = Duration::from_secs(60);
 
 /// The kinds of network a name may move within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Network {
+pub(crate) enum Network {
     Loopback,
     /// RFC 1918, carrier-grade NAT, IPv6 unique-local.
     Private,
@@ -29,7 +29,7 @@ enum Network {
     Unusable,
 }
 
-fn network(ip: IpAddr) -> Network {
+pub(crate) fn network(ip: IpAddr) -> Network {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

@@ -6,7 +6,7 @@ mod call_stats;
 pub mod check;
 pub mod compile_cache;
 pub mod conformance;
-mod dns;
+pub(crate) mod dns;
 pub mod egress;
 mod imports;
 pub mod manifest;

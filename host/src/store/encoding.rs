@@ -3,7 +3,8 @@
 //! A record is one format byte, then the body. Format 1 is [postcard] (a compact, specified,
 //! non-self-describing serde format: varints, no field names) of [`RecordV1`]; format 2 is
 //! format 1's fields followed by [`AddedV2`] (postcard lays a nested struct out in place, so a
-//! later format extends the one before instead of repeating it). Each is a struct kept
+//! later format extends the one before instead of repeating it); format 3 is format 2 followed
+//! by [`AddedV3`]. Each is a struct kept
 //! here for the store alone. It is not `Download` itself because `Download` carries serde
 //! attributes meant for JSON (`skip_serializing_if`, `default`) that a positional format cannot
 //! honour, and because a stored layout must not change when the engine's struct does: a new
@@ -19,13 +20,16 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::engine::download::{
-    Attempt, ChosenSource, Download, FailureCause, Status, TrackInfo, TriedSource,
+    Attempt, ChosenSource, Download, FailureCause, Provenance, Status, TrackInfo, TriedSource,
+    VerifiedFile,
 };
 
 /// The format byte of [`RecordV1`].
 const FORMAT_V1: u8 = 1;
-/// The format byte of [`RecordV2`], the one written.
+/// The format byte of [`RecordV2`].
 const FORMAT_V2: u8 = 2;
+/// The format byte of [`RecordV3`], the one written.
+const FORMAT_V3: u8 = 3;
 /// The first byte of a schema-1 (JSON) record.
 const JSON_OPEN: u8 = b'{';
 
@@ -46,17 +50,20 @@ pub enum RecordError {
 }
 
 /// Whether a stored record is in a binary format (the migration rewrites only JSON: format 1
-/// reads as it is, and is written as format 2 at its next change).
+/// reads as it is, and is written as the newest format at its next change).
 pub fn is_current(bytes: &[u8]) -> bool {
-    matches!(bytes.first(), Some(&FORMAT_V1 | &FORMAT_V2))
+    matches!(bytes.first(), Some(&FORMAT_V1 | &FORMAT_V2 | &FORMAT_V3))
 }
 
 pub fn encode(d: &Download) -> Result<Vec<u8>, RecordError> {
-    let record = RecordV2 {
-        base: RecordV1::from(d),
-        added: AddedV2::from(d),
+    let record = RecordV3 {
+        base: RecordV2 {
+            base: RecordV1::from(d),
+            added: AddedV2::from(d),
+        },
+        added: AddedV3::from(d),
     };
-    postcard::to_extend(&record, vec![FORMAT_V2]).map_err(|e| RecordError::Body(e.to_string()))
+    postcard::to_extend(&record, vec![FORMAT_V3]).map_err(|e| RecordError::Body(e.to_string()))
 }
 
 /// Reads a record of any format this build knows; `id` is the table key (format 1 does not
@@ -71,6 +78,13 @@ pub fn decode(id: Uuid, bytes: &[u8]) -> Result<Download, RecordError> {
             let record = postcard::from_bytes::<RecordV2>(&bytes[1..])
                 .map_err(|e| RecordError::Body(e.to_string()))?;
             record.base.into_download(id, record.added)
+        }
+        Some(&FORMAT_V3) => {
+            let record = postcard::from_bytes::<RecordV3>(&bytes[1..])
+                .map_err(|e| RecordError::Body(e.to_string()))?;
+            let mut d = record.base.base.into_download(id, record.base.added)?;
+            record.added.fill(&mut d)?;
+            Ok(d)
         }
         Some(&JSON_OPEN) => {
             serde_json::from_slice(bytes).map_err(|e| RecordError::Body(e.to_string()))
@@ -113,6 +127,10 @@ fn cause_code(c: FailureCause) -> u8 {
         FailureCause::Vanished => 7,
         FailureCause::CancelledRemotely => 8,
         FailureCause::ProviderError => 9,
+        FailureCause::Corrupt => 10,
+        FailureCause::Truncated => 11,
+        FailureCause::WrongDuration => 12,
+        FailureCause::FileMissing => 13,
     }
 }
 
@@ -128,6 +146,10 @@ fn cause_from(code: u8) -> Result<FailureCause, RecordError> {
         7 => FailureCause::Vanished,
         8 => FailureCause::CancelledRemotely,
         9 => FailureCause::ProviderError,
+        10 => FailureCause::Corrupt,
+        11 => FailureCause::Truncated,
+        12 => FailureCause::WrongDuration,
+        13 => FailureCause::FileMissing,
         other => return Err(RecordError::Cause(other)),
     })
 }
@@ -211,6 +233,76 @@ impl From<&Download> for AddedV2 {
         AddedV2 {
             provider_pinned: d.provider_pinned,
         }
+    }
+}
+
+/// Format 3: format 2, then what it added.
+#[derive(Serialize, Deserialize)]
+struct RecordV3 {
+    base: RecordV2,
+    added: AddedV3,
+}
+
+/// What format 3 adds to format 2. Never reorder or change; a format 4 adds its own struct.
+#[derive(Serialize, Deserialize)]
+struct AddedV3 {
+    verified: Option<VerifiedV3>,
+    library_path: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct VerifiedV3 {
+    sha256: String,
+    bytes: u64,
+    codec: Option<String>,
+    /// Milliseconds.
+    duration_ms: Option<u64>,
+    checksum_matched: bool,
+    verified_at: Time,
+    provider_id: String,
+    peer: String,
+    remote_name: String,
+}
+
+impl From<&Download> for AddedV3 {
+    fn from(d: &Download) -> AddedV3 {
+        AddedV3 {
+            verified: d.verified.as_ref().map(|v| VerifiedV3 {
+                sha256: v.sha256.clone(),
+                bytes: v.bytes,
+                codec: v.codec.clone(),
+                duration_ms: v.duration_secs.map(|s| (s * 1000.0).round() as u64),
+                checksum_matched: v.checksum_matched,
+                verified_at: v.verified_at.into(),
+                provider_id: v.provenance.provider_id.clone(),
+                peer: v.provenance.peer.clone(),
+                remote_name: v.provenance.remote_name.clone(),
+            }),
+            library_path: d.library_path.clone(),
+        }
+    }
+}
+
+impl AddedV3 {
+    fn fill(self, d: &mut Download) -> Result<(), RecordError> {
+        d.verified = match self.verified {
+            Some(v) => Some(VerifiedFile {
+                sha256: v.sha256,
+                bytes: v.bytes,
+                codec: v.codec,
+                duration_secs: v.duration_ms.map(|ms| ms as f64 / 1000.0),
+                checksum_matched: v.checksum_matched,
+                verified_at: v.verified_at.get()?,
+                provenance: Provenance {
+                    provider_id: v.provider_id,
+                    peer: v.peer,
+                    remote_name: v.remote_name,
+                },
+            }),
+            None => None,
+        };
+        d.library_path = self.library_path;
+        Ok(())
     }
 }
 
@@ -330,6 +422,8 @@ impl RecordV1 {
             duration_secs: self.duration_secs,
             local_path: self.local_path,
             provider_pinned: added.provider_pinned,
+            verified: None,
+            library_path: None,
         })
     }
 }
@@ -412,6 +506,20 @@ mod tests {
         full.duration_secs = Some(200);
         full.local_path = Some("/music/a.flac".into());
         full.provider_pinned = true;
+        full.verified = Some(VerifiedFile {
+            sha256: "ab".repeat(32),
+            bytes: 31_457_280,
+            codec: Some("flac".into()),
+            duration_secs: Some(200.125),
+            checksum_matched: true,
+            verified_at: t + chrono::Duration::seconds(3),
+            provenance: Provenance {
+                provider_id: "slskd".into(),
+                peer: "peer".into(),
+                remote_name: "@@music\\a.flac".into(),
+            },
+        });
+        full.library_path = Some("/library/Artist/Album/01 - Song.flac".into());
         vec![plain, full]
     }
 
@@ -424,8 +532,27 @@ mod tests {
             assert!(is_current(&v1));
             let mut expected = d.clone();
             expected.provider_pinned = false;
+            expected.verified = None;
+            expected.library_path = None;
             assert_eq!(decode(d.id, &v1).unwrap(), expected, "{}", d.id);
-            assert_eq!(encode(&d).unwrap()[0], FORMAT_V2);
+            assert_eq!(encode(&d).unwrap()[0], FORMAT_V3);
+        }
+    }
+
+    /// Records written in format 2 still read: what format 3 added takes its default.
+    #[test]
+    fn format_2_records_still_read() {
+        for d in samples() {
+            let v2 = RecordV2 {
+                base: RecordV1::from(&d),
+                added: AddedV2::from(&d),
+            };
+            let bytes = postcard::to_extend(&v2, vec![FORMAT_V2]).unwrap();
+            assert!(is_current(&bytes));
+            let mut expected = d.clone();
+            expected.verified = None;
+            expected.library_path = None;
+            assert_eq!(decode(d.id, &bytes).unwrap(), expected, "{}", d.id);
         }
     }
 
@@ -460,6 +587,10 @@ mod tests {
             FailureCause::Vanished,
             FailureCause::CancelledRemotely,
             FailureCause::ProviderError,
+            FailureCause::Corrupt,
+            FailureCause::Truncated,
+            FailureCause::WrongDuration,
+            FailureCause::FileMissing,
         ];
         for c in causes {
             assert_eq!(cause_from(cause_code(c)).unwrap(), c);

@@ -6,6 +6,8 @@
 mod commit_times;
 pub mod counters;
 mod encoding;
+pub mod outbox;
+mod peers;
 mod tables;
 mod writer;
 
@@ -18,6 +20,7 @@ use uuid::Uuid;
 
 use crate::engine::breaker::Breaker;
 use crate::engine::download::{Download, Status};
+use crate::engine::download_events::events_of;
 pub use commit_times::{COMMIT_DURATION_BOUNDS, CommitHistogram};
 use counters::{Deltas, Tallies};
 use tables::*;
@@ -25,8 +28,10 @@ use writer::Writer;
 
 /// The schema this build writes. Opening a database written by a newer build is refused.
 /// 1: records as JSON. 2: records in `encoding`'s binary format 1 (schema 1 is migrated at
-/// open). 3: records may be in binary format 2, which a schema-2 build cannot read.
-pub const SCHEMA_VERSION: u64 = 3;
+/// open). 3: records may be in binary format 2, which a schema-2 build cannot read. 4: records
+/// may be in binary format 3 (a verified file, a library path), which a schema-3 build cannot
+/// read.
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Schema-1 records rewritten per transaction by the migration.
 const MIGRATION_CHUNK: usize = 2000;
@@ -117,6 +122,8 @@ pub struct Store {
     failure: watch::Sender<Option<StorageFailure>>,
     /// Groups writes into shared commits and keeps the counters in memory.
     writer: Writer,
+    /// Changes record webhook events (see `outbox`).
+    events_on: std::sync::atomic::AtomicBool,
 }
 
 /// A read transaction: every read through it sees the store at the moment it was taken.
@@ -325,6 +332,7 @@ impl Store {
                 db,
                 failure: watch::Sender::new(None),
                 writer: Writer::new(tallies),
+                events_on: std::sync::atomic::AtomicBool::new(false),
             }),
             Err(StoreError::Failed(failure)) => Err(open_err(failure.to_string())),
             Err(other) => Err(other),
@@ -398,6 +406,9 @@ fn prepare(db: &Database, path: &Path) -> Result<(), StoreError> {
         txn.open_table(BREAKERS)?;
         txn.open_table(RETRY_DUE)?;
         txn.open_table(RELEASED)?;
+        txn.open_table(PEERS)?;
+        txn.open_table(EVENTS)?;
+        txn.open_table(DELIVERIES)?;
         if meta.get(KEYS_BY_AGE_FLAG)?.is_none() {
             index_keys_by_age(&txn)?;
             meta.insert(KEYS_BY_AGE_FLAG, [1u8].as_slice())?;
@@ -467,7 +478,7 @@ impl Store {
         self.write(|txn, deltas| {
             insert_one(
                 txn,
-                &mut DownloadTables::new(txn),
+                &mut DownloadTables::new(txn, self.events_on()),
                 deltas,
                 d,
                 idempotency_key,
@@ -485,7 +496,7 @@ impl Store {
         keys_valid_since: DateTime<Utc>,
     ) -> Result<Vec<Inserted>, StoreError> {
         self.write(|txn, deltas| {
-            let mut t = DownloadTables::new(txn);
+            let mut t = DownloadTables::new(txn, self.events_on());
             items
                 .iter()
                 .map(|(d, key)| {
@@ -539,7 +550,7 @@ impl Store {
     /// `insert_unless_known` it does not look for duplicates: the caller vouches for them.
     pub fn insert_batch(&self, downloads: &[Download]) -> Result<(), StoreError> {
         self.write(|txn, deltas| {
-            let mut t = DownloadTables::new(txn);
+            let mut t = DownloadTables::new(txn, self.events_on());
             for d in downloads {
                 write_download(&mut t, deltas, None, Some(d))?;
             }
@@ -554,7 +565,14 @@ impl Store {
         id: Uuid,
         change: impl FnOnce(&mut Download) -> Result<(), E>,
     ) -> Result<Result<Updated, E>, StoreError> {
-        self.write(|txn, deltas| update_in(&mut DownloadTables::new(txn), deltas, id, change))
+        self.write(|txn, deltas| {
+            update_in(
+                &mut DownloadTables::new(txn, self.events_on()),
+                deltas,
+                id,
+                change,
+            )
+        })
     }
 
     /// `update` for many downloads in one transaction: each gets its own verdict, and one
@@ -566,7 +584,7 @@ impl Store {
         mut change: impl FnMut(&mut Download) -> Result<(), E>,
     ) -> Result<Vec<EachUpdated<E>>, StoreError> {
         self.write(|txn, deltas| {
-            let mut t = DownloadTables::new(txn);
+            let mut t = DownloadTables::new(txn, self.events_on());
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
                 match update_in(&mut t, deltas, *id, &mut change) {
@@ -586,7 +604,7 @@ impl Store {
     /// Removes downloads; returns how many were removed.
     pub fn delete(&self, ids: &[Uuid]) -> Result<usize, StoreError> {
         self.write(|txn, deltas| {
-            let mut t = DownloadTables::new(txn);
+            let mut t = DownloadTables::new(txn, self.events_on());
             // Read them all first: an unreadable record refuses before any write.
             let mut existing = Vec::new();
             for id in ids {
@@ -1042,6 +1060,13 @@ fn write_download(
     // Encoded before any write, so that a record that cannot be encoded writes nothing.
     let encoded = after.map(encode).transpose()?;
     deltas.written();
+    if t.record_events {
+        for kind in events_of(before, after) {
+            if let Some(d) = after {
+                outbox::record_event(t.events()?, kind, d)?;
+            }
+        }
+    }
     if let Some(old) = before
         && let Some((external, entry)) = released_by(old, after)
     {

@@ -35,6 +35,13 @@ pub const BREAKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("circuit
 /// cancelled until it ends, then removed from the provider's list.
 pub const RELEASED: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("released_transfers");
+/// event id (UUID v7, so in time order) → an event not yet fanned out to the webhooks.
+pub const EVENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("event_outbox");
+/// (event id, webhook name) → one delivery waiting for its receiver, as JSON.
+pub const DELIVERIES: TableDefinition<(u128, &str), &[u8]> =
+    TableDefinition::new("webhook_deliveries");
+/// (provider id, peer) → the peer's reputation as JSON.
+pub const PEERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("peer_reputation");
 
 /// The tables a download's record and indexes live in, each opened on first use and then
 /// kept for the rest of one write operation: an opening looks the table up in redb's table
@@ -50,6 +57,9 @@ pub(super) struct DownloadTables<'t> {
     active_track: Option<Table<'t, &'static str, u128>>,
     retry_due: Option<Table<'t, (i64, u128), ()>>,
     released: Option<Table<'t, (&'static str, &'static str), &'static [u8]>>,
+    events: Option<Table<'t, u128, &'static [u8]>>,
+    /// Changes record the events they make (webhooks are configured).
+    pub record_events: bool,
 }
 
 /// The accessor of one lazily opened table.
@@ -66,8 +76,10 @@ macro_rules! opened {
 }
 
 impl<'t> DownloadTables<'t> {
-    pub fn new(txn: &'t WriteTransaction) -> DownloadTables<'t> {
+    pub fn new(txn: &'t WriteTransaction, record_events: bool) -> DownloadTables<'t> {
         DownloadTables {
+            events: None,
+            record_events,
             txn,
             records: None,
             by_status: None,
@@ -87,6 +99,7 @@ impl<'t> DownloadTables<'t> {
     opened!(by_external, BY_EXTERNAL, (&'static str, &'static str), u128);
     opened!(active_track, ACTIVE_TRACK, &'static str, u128);
     opened!(retry_due, RETRY_DUE, (i64, u128), ());
+    opened!(events, EVENTS, u128, &'static [u8]);
     opened!(
         released,
         RELEASED,

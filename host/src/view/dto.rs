@@ -5,8 +5,9 @@ use salvo::oapi::ToSchema;
 use serde::{Deserialize, Serialize};
 
 use super::format;
-use crate::engine::download::{Download, Status};
-use crate::engine::manager::{ProviderHealth, QueueStats};
+use crate::engine::download::{Download, Status, VerifiedFile};
+use crate::engine::manager::{PeerReport, ProviderHealth, QueueStats};
+use crate::engine::reputation::Standing;
 
 /// RFC 3339 in UTC with `Z`, whole seconds.
 pub fn timestamp(t: DateTime<Utc>) -> String {
@@ -67,6 +68,10 @@ pub struct UnifiedDownload {
     pub provider_id: String,
     /// Where the finished file is, when the provider says.
     pub local_path: Option<String>,
+    /// What the host proved of the finished file, and who delivered it.
+    pub verified: Option<VerifiedDto>,
+    /// Where the file was imported into the library.
+    pub library_path: Option<String>,
     pub is_active: bool,
     pub can_cancel: bool,
 }
@@ -129,8 +134,97 @@ impl From<&Download> for UnifiedDownload {
             queue_position: d.queue_position.filter(|_| d.status == Status::Queued),
             provider_id: d.provider_id.clone(),
             local_path: d.local_path.clone(),
+            verified: d.verified.as_ref().map(VerifiedDto::from),
+            library_path: d.library_path.clone(),
             is_active: !d.status.is_terminal(),
             can_cancel: !d.status.is_terminal(),
+        }
+    }
+}
+
+/// `GET /api/providers/{id}/peers`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PeersResponse {
+    pub provider_id: String,
+    /// Counts halve over this many days.
+    pub half_life_days: u64,
+    pub peers: Vec<PeerDto>,
+}
+
+/// One peer's reputation; counts are decayed to now (so they need not be whole numbers).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PeerDto {
+    pub peer: String,
+    /// good, unreliable (fails more than it delivers) or bad_files (sent files that failed
+    /// verification); the ranking puts a peer in a worse standing after its equals.
+    pub standing: String,
+    pub finished: f64,
+    /// Failed attempts by cause (stalls and rejected files included).
+    pub failed: std::collections::BTreeMap<String, f64>,
+    pub stalled: f64,
+    /// Files that failed verification (corrupt, truncated, wrong duration, wrong size).
+    pub bad_files: f64,
+    pub first_byte_ms: Option<f64>,
+    pub bytes_per_sec: Option<f64>,
+    pub updated_at: Option<String>,
+}
+
+impl From<&PeerReport> for PeerDto {
+    fn from(p: &PeerReport) -> Self {
+        let r = &p.record;
+        let round = |v: f64| (v * 1000.0).round() / 1000.0;
+        PeerDto {
+            peer: p.peer.clone(),
+            standing: match p.standing {
+                Standing::Good => "good",
+                Standing::Unreliable => "unreliable",
+                Standing::BadFiles => "bad_files",
+            }
+            .to_owned(),
+            finished: round(r.finished),
+            failed: r
+                .failed
+                .iter()
+                .map(|(k, v)| (k.clone(), round(*v)))
+                .collect(),
+            stalled: round(r.stalled),
+            bad_files: round(r.bad_files),
+            first_byte_ms: r.first_byte_ms.map(f64::round),
+            bytes_per_sec: r.bytes_per_sec.map(f64::round),
+            updated_at: r.updated_at.map(timestamp),
+        }
+    }
+}
+
+/// A verified file: its checksum, what decoded, and its provenance.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VerifiedDto {
+    pub sha256: String,
+    pub bytes: u64,
+    /// The codec that decoded it; absent for a file that is not audio.
+    pub codec: Option<String>,
+    pub duration_secs: Option<f64>,
+    /// The file's own audio checksum (FLAC's MD5) was present and matched.
+    pub checksum_matched: bool,
+    pub verified_at: String,
+    /// The provider's plugin id.
+    pub provider_id: String,
+    pub peer: String,
+    pub remote_name: String,
+}
+
+impl From<&VerifiedFile> for VerifiedDto {
+    fn from(v: &VerifiedFile) -> Self {
+        VerifiedDto {
+            sha256: v.sha256.clone(),
+            bytes: v.bytes,
+            codec: v.codec.clone(),
+            duration_secs: v.duration_secs.map(|s| (s * 1000.0).round() / 1000.0),
+            checksum_matched: v.checksum_matched,
+            verified_at: timestamp(v.verified_at),
+            provider_id: v.provenance.provider_id.clone(),
+            peer: v.provenance.peer.clone(),
+            remote_name: v.provenance.remote_name.clone(),
         }
     }
 }
