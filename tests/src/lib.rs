@@ -3,6 +3,7 @@
 //! emulator on loopback.
 
 pub mod schema1_fixture;
+pub mod webhook_receiver;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -400,6 +401,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The folder of the database (and of what lives beside it: the quarantine).
+    pub fn app_data_dir(&self) -> &Path {
+        self._data.path()
     }
 
     /// The plugins directory the server loads from (a copy: tests may change it).

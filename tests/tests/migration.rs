@@ -14,7 +14,7 @@ use tributary_tests::schema1_fixture as fixture;
 use uuid::Uuid;
 
 /// The first byte of a record in the binary format this build writes (format 2).
-const RECORD_FORMAT: u8 = 2;
+const RECORD_FORMAT: u8 = 3;
 
 const DOWNLOADS: TableDefinition<u128, &[u8]> = TableDefinition::new("downloads");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");

@@ -33,7 +33,11 @@ const ALBUM: [(&str, usize); 3] = [
 
 /// Writes the album's files under `dir/Album` and returns the .torrent and its info hash.
 fn make_album(dir: &Path) -> (Vec<u8>, String) {
-    files::make_torrent(dir, "Album", &ALBUM).unwrap()
+    let album: Vec<(&str, Vec<u8>)> = ALBUM
+        .iter()
+        .map(|(path, size)| (*path, content(path, *size)))
+        .collect();
+    files::make_torrent(dir, "Album", &album).unwrap()
 }
 
 /// Serves `body` at `path` on loopback, at full speed; returns the server's origin.
@@ -185,6 +189,9 @@ async fn setup() -> Setup {
 fn engine(s: &Setup) -> (DownloadManager, tributary::engine::manager::Running) {
     let mut settings = fast_settings();
     settings.retry.max_retries = 0;
+    // These files are made-up bytes, not audio: verification has its own suite
+    // (verified_files.rs); this one is about qBittorrent.
+    settings.verify.enabled = false;
     engine_over(
         s.provider.clone(),
         ProviderOptions::default(),
@@ -482,6 +489,7 @@ async fn a_search_across_slskd_and_qbittorrent_goes_where_the_better_file_is() {
     let store = tributary::store::Store::open(&s.dir.path().join("t.redb")).unwrap();
     let mut settings = fast_settings();
     settings.retry.max_retries = 0;
+    settings.verify.enabled = false; // made-up bytes, as above
     let engine = DownloadManager::with_options(
         store,
         vec![

@@ -1,6 +1,6 @@
-//! What the demo's aria2 and qBittorrent fetch: files made up on the spot, a loopback HTTP
-//! server that hands them out at a steady pace (so progress shows), and a `.torrent` of an
-//! album for qBittorrent.
+//! What the demo's aria2 and qBittorrent fetch: real FLAC files made on the spot (so the host's
+//! verification passes them), a loopback HTTP server that hands them out at a steady pace (so
+//! progress shows), and a `.torrent` of an album for qBittorrent.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,12 +12,17 @@ use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// The album qBittorrent fetches one track of: (path inside the torrent, size).
-pub const ALBUM: [(&str, usize); 3] = [
-    ("01 - Teardrop (Demo Seed).flac", 3 * 1024 * 1024 + 11),
-    ("02 - Angel (Demo Seed).flac", 12 * 1024 * 1024 + 7),
-    ("03 - Inertia Creeps (Demo Seed).flac", 2 * 1024 * 1024 + 3),
+/// The album qBittorrent fetches one track of: (path inside the torrent, seconds).
+pub const ALBUM: [(&str, f32); 3] = [
+    ("01 - Teardrop (Demo Seed).flac", 20.0),
+    ("02 - Angel (Demo Seed).flac", 60.0),
+    ("03 - Inertia Creeps (Demo Seed).flac", 15.0),
 ];
+
+/// A real FLAC track of `seconds`, different for each name.
+pub fn track(name: &str, seconds: f32) -> Vec<u8> {
+    slskd_emulator::audio::flac(seconds, slskd_emulator::peers::stable_hash(name))
+}
 const PIECE: usize = 256 * 1024;
 
 /// `len` bytes that differ from file to file.
@@ -68,22 +73,22 @@ impl Bencode {
     }
 }
 
-/// Writes `files` under `dir/<name>` and returns their `.torrent` and its info hash (hex).
+/// Writes `files` (path inside the torrent, bytes) under `dir/<name>` and returns their
+/// `.torrent` and its info hash (hex).
 pub fn make_torrent(
     dir: &Path,
     name: &str,
-    files: &[(&str, usize)],
+    files: &[(&str, Vec<u8>)],
 ) -> std::io::Result<(Vec<u8>, String)> {
     let root = dir.join(name);
     std::fs::create_dir_all(&root)?;
     let mut all = Vec::new();
     let mut listed = Vec::new();
-    for (path, size) in files {
-        let bytes = content(path, *size);
-        std::fs::write(root.join(path), &bytes)?;
-        all.extend_from_slice(&bytes);
+    for (path, bytes) in files {
+        std::fs::write(root.join(path), bytes)?;
+        all.extend_from_slice(bytes);
         listed.push(Bencode::Dict(vec![
-            ("length", Bencode::Int(*size as u64)),
+            ("length", Bencode::Int(bytes.len() as u64)),
             ("path", Bencode::List(vec![Bencode::text(path)])),
         ]));
     }
@@ -169,8 +174,15 @@ mod tests {
     #[test]
     fn a_torrent_names_its_files_and_hashes_its_info() {
         let dir = tempfile::tempdir().unwrap();
-        let (torrent, hash) =
-            make_torrent(dir.path(), "Album", &[("a.flac", 10), ("b.flac", 300_000)]).unwrap();
+        let (torrent, hash) = make_torrent(
+            dir.path(),
+            "Album",
+            &[
+                ("a.flac", content("a.flac", 10)),
+                ("b.flac", content("b.flac", 300_000)),
+            ],
+        )
+        .unwrap();
         assert_eq!(hash.len(), 40);
         let text = String::from_utf8_lossy(&torrent);
         assert!(

@@ -59,17 +59,21 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         .into_iter()
         .filter(|p| DEMO_PEERS.contains(&p.username.as_str()))
         .collect();
+    let data = tempfile::Builder::new()
+        .prefix("tributary-demo")
+        .tempdir()?;
+    // The emulated slskd writes real FLAC and MP3 files there, as slskd would: the host
+    // verifies each before it counts as completed, then imports it into the demo's library.
     let emulator = Emulator::start(EmulatorConfig {
         speed_factor: options.speed_factor,
         peers,
+        downloads_dir: Some(data.path().join(SLSKD_DOWNLOADS)),
+        track_secs: DEMO_TRACK_SECS,
         ..EmulatorConfig::default()
     })
     .await
     .context("starting the slskd emulator")?;
     println!("slskd emulator listening on {}", emulator.url());
-    let data = tempfile::Builder::new()
-        .prefix("tributary-demo")
-        .tempdir()?;
     let result = serve(&options, &emulator, data.path()).await;
     emulator.shutdown().await;
     result
@@ -86,6 +90,10 @@ async fn serve(
         "api_key".to_owned(),
         SettingValue::Text(EmulatorConfig::default().api_key.unwrap_or_default()),
     );
+    settings.insert(
+        "downloads_dir".to_owned(),
+        SettingValue::Text(data.join(SLSKD_DOWNLOADS).display().to_string()),
+    );
     let grant = ProviderGrant {
         enabled: true,
         allowed_hosts: vec![emulator.url()],
@@ -95,6 +103,7 @@ async fn serve(
     let mut config = Config::default();
     config.server.bind = options.bind;
     config.storage.path = data.join("demo.redb");
+    config.library.dir = Some(data.join("library"));
     config.plugins.dir = options.plugins_dir.clone();
     config.plugins.cache_dir = Some(PathBuf::from("./data/plugin-cache"));
     // The emulated network runs `speed_factor` times faster; so do the engine's patience
@@ -150,6 +159,10 @@ async fn serve(
     })?;
     extras.queue(&app).await?;
     println!(
+        "Verified files are imported into {}",
+        data.join("library").display()
+    );
+    println!(
         "Download Center: http://{}/  (API: /api/downloads/manager/active, docs: /api/docs)",
         app.addr
     );
@@ -199,8 +212,9 @@ async fn serve(
 struct Extras {
     grants: Vec<(&'static str, ProviderGrant)>,
     _daemons: Vec<daemons::Daemon>,
-    /// The file for aria2.
+    /// The file for aria2, and its size.
     direct_url: Option<String>,
+    direct_size: u64,
     swarm: Option<Swarm>,
 }
 
@@ -244,9 +258,15 @@ impl Swarm {
     }
 }
 
-/// The file aria2 fetches (a path on the demo's web server).
+/// Where the emulated slskd puts finished files (inside the demo's data folder).
+const SLSKD_DOWNLOADS: &str = "slskd-downloads";
+/// How long the emulated peers' tracks are: long enough for progress to show, short enough
+/// to encode at each search.
+const DEMO_TRACK_SECS: f32 = 30.0;
+
+/// The file aria2 fetches (a path on the demo's web server), and its length.
 const DIRECT_FILE: &str = "/Demo%20-%20Direct%20Download.flac";
-const DIRECT_SIZE: usize = 8 * 1024 * 1024;
+const DIRECT_SECS: f32 = 60.0;
 
 impl Extras {
     async fn start(data: &std::path::Path, speed_factor: f64) -> anyhow::Result<Extras> {
@@ -258,6 +278,7 @@ impl Extras {
             grants: Vec::new(),
             _daemons: Vec::new(),
             direct_url: None,
+            direct_size: 0,
             swarm: None,
         };
         if !aria2 {
@@ -272,12 +293,15 @@ impl Extras {
             return Ok(extras);
         }
         let mut served = HashMap::new();
-        served.insert(
-            DIRECT_FILE.to_owned(),
-            files::content(DIRECT_FILE, DIRECT_SIZE),
-        );
+        let direct = files::track(DIRECT_FILE, DIRECT_SECS);
+        extras.direct_size = direct.len() as u64;
+        served.insert(DIRECT_FILE.to_owned(), direct);
         let seed = data.join("seed");
-        let (torrent, hash) = files::make_torrent(&seed, "Mezzanine", &files::ALBUM)?;
+        let album: Vec<(&str, Vec<u8>)> = files::ALBUM
+            .iter()
+            .map(|(path, secs)| (*path, files::track(path, *secs)))
+            .collect();
+        let (torrent, hash) = files::make_torrent(&seed, "Mezzanine", &album)?;
         served.insert("/mezzanine.torrent".to_owned(), torrent);
         // About 1 MB/s at normal speed: aria2's progress shows for a few seconds.
         let pace = (1_000_000.0 * speed_factor) as usize;
@@ -333,7 +357,7 @@ impl Extras {
                 source: Some(RequestedSource::Uri {
                     uri: url.clone(),
                     file: None,
-                    size: Some(DIRECT_SIZE as u64),
+                    size: Some(self.direct_size),
                 }),
                 ..NewDownload::default()
             })?;
