@@ -17,12 +17,21 @@ pub struct Received {
     pub body: Vec<u8>,
     /// It answered 2xx (the delivery is done from the sender's side).
     pub accepted: bool,
-    pub at: std::time::Instant,
+    pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Received {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+
+    /// From the event (its `timestamp`) to its arrival here.
+    pub fn latency(&self) -> chrono::Duration {
+        let at = self.json()["timestamp"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .expect("a timestamp");
+        self.received_at - at.with_timezone(&chrono::Utc)
     }
 }
 
@@ -60,7 +69,7 @@ impl Handler for Shared {
             signature,
             body,
             accepted,
-            at: std::time::Instant::now(),
+            received_at: chrono::Utc::now(),
         });
         if !accepted {
             res.status_code(StatusCode::SERVICE_UNAVAILABLE);

@@ -62,10 +62,14 @@ pub(super) fn verdict(
             }
         }
     }
+    // Judged once each: the sort compares each candidate many times.
+    let standings: Vec<Standing> = pool
+        .iter()
+        .enumerate()
+        .map(|(i, c)| standing(owner[i], c))
+        .collect();
     let best = ranking
-        .rank_positions_by(&pool, &wanted(d), &d.tried_sources, |i| {
-            standing(owner[i], &pool[i])
-        })
+        .rank_positions_by(&pool, &wanted(d), &d.tried_sources, |i| standings[i])
         .first()
         .copied();
     match (best, first_error) {

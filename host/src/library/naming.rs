@@ -173,7 +173,7 @@ mod tests {
         let p = render("{artist}/{album}/{title}.{ext}", &hostile, "flac");
         assert_eq!(
             p,
-            PathBuf::from("__.._etc/_/a_b_c_d_e_f_g_h_i_j_k.flac"),
+            PathBuf::from("_.._etc/_/a_b_c_d_e_f_g_h_i_j_k.flac"),
             "{}",
             p.display()
         );

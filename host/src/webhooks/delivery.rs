@@ -31,18 +31,12 @@ pub fn backoff(attempts: u32, unit: f64) -> Duration {
 /// `IDLE_LOOK`.
 pub async fn run(engine: DownloadManager, hooks: Vec<Webhook>, mut stop: watch::Receiver<bool>) {
     let mut changes = engine.subscribe();
-    let client = match client() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("webhooks are off: cannot build an HTTP client: {e}");
-            return;
-        }
-    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
     loop {
         if let Err(e) = fan_out(&engine, &hooks) {
             tracing::error!("webhooks: cannot read the outbox: {e}");
         }
-        if let Err(e) = send_due(&engine, &hooks, &client).await {
+        if let Err(e) = send_due(&engine, &hooks).await {
             tracing::error!("webhooks: cannot read the outbox: {e}");
         }
         tokio::select! {
@@ -53,10 +47,11 @@ pub async fn run(engine: DownloadManager, hooks: Vec<Webhook>, mut stop: watch::
     }
 }
 
-fn client() -> reqwest::Result<reqwest::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// A client that connects `host` to `addr` only (TLS still checks the certificate for the
+/// name) and follows no redirect (one could lead where the address check never looked).
+fn client(host: &str, addr: std::net::SocketAddr) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
-        // A redirect could lead where the address check never looked.
+        .resolve(host, addr)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("tributary/", env!("CARGO_PKG_VERSION")))
@@ -97,7 +92,6 @@ fn fan_out(engine: &DownloadManager, hooks: &[Webhook]) -> Result<(), crate::sto
 async fn send_due(
     engine: &DownloadManager,
     hooks: &[Webhook],
-    client: &reqwest::Client,
 ) -> Result<(), crate::store::StoreError> {
     let store = engine.store();
     let now_ms = chrono::Utc::now().timestamp_millis();
@@ -107,7 +101,7 @@ async fn send_due(
             store.delivery_done(event, &name)?;
             continue;
         };
-        match send(client, hook, event, &delivery).await {
+        match send(hook, event, &delivery).await {
             Ok(()) => {
                 let latency = chrono::Utc::now().timestamp_millis() - delivery.event_at_ms;
                 tracing::info!(webhook = %name, %event, kind = %delivery.kind, attempts = delivery.attempts + 1, latency_ms = latency, "webhook delivered");
@@ -133,30 +127,18 @@ async fn send_due(
 }
 
 /// One POST, to an address the webhook may reach.
-async fn send(
-    client: &reqwest::Client,
-    hook: &Webhook,
-    event: uuid::Uuid,
-    delivery: &Delivery,
-) -> Result<(), String> {
-    let host = hook.url.host_str().unwrap_or_default().to_owned();
+async fn send(hook: &Webhook, event: uuid::Uuid, delivery: &Delivery) -> Result<(), String> {
+    let host = hook.url.host_str().unwrap_or_default();
     let port = hook.url.port_or_known_default().unwrap_or(80);
-    let bare_host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare_host.as_str(), port))
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare_host, port))
         .await
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
         .collect();
-    let addr = allowed_address(&host, &resolved, hook.allow_private).map_err(|e| e.to_string())?;
-    // The connection goes to the address checked, whatever the name resolves to next.
-    let mut url = hook.url.clone();
-    url.set_ip_host(addr.ip())
-        .map_err(|()| format!("cannot address {host}"))?;
+    let addr = allowed_address(host, &resolved, hook.allow_private).map_err(|e| e.to_string())?;
+    let client = client(bare_host, addr).map_err(|e| format!("no HTTP client: {e}"))?;
     let mut request = client
-        .post(url)
-        .header(reqwest::header::HOST, host_header(&hook.url))
+        .post(hook.url.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("X-Tributary-Event", &delivery.kind)
         .header("X-Tributary-Delivery", event.to_string())
@@ -169,14 +151,6 @@ async fn send(
         Ok(())
     } else {
         Err(format!("the receiver answered {}", response.status()))
-    }
-}
-
-fn host_header(url: &url::Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
     }
 }
 
