@@ -32,12 +32,19 @@ pub fn backoff(attempts: u32, unit: f64) -> Duration {
 pub async fn run(engine: DownloadManager, hooks: Vec<Webhook>, mut stop: watch::Receiver<bool>) {
     let mut changes = engine.subscribe();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The waiting deliveries are read when new ones came, or every IDLE_LOOK: not at every
+    // change of the queue (a receiver down for a day may have thousands waiting).
+    let mut last_look: Option<std::time::Instant> = None;
     loop {
-        if let Err(e) = fan_out(&engine, &hooks) {
+        let fanned = fan_out(&engine, &hooks).unwrap_or_else(|e| {
             tracing::error!("webhooks: cannot read the outbox: {e}");
-        }
-        if let Err(e) = send_due(&engine, &hooks).await {
-            tracing::error!("webhooks: cannot read the outbox: {e}");
+            0
+        });
+        if fanned > 0 || last_look.is_none_or(|at| at.elapsed() >= IDLE_LOOK) {
+            last_look = Some(std::time::Instant::now());
+            if let Err(e) = send_due(&engine, &hooks).await {
+                tracing::error!("webhooks: cannot read the outbox: {e}");
+            }
         }
         tokio::select! {
             _ = stop.changed() => return,
@@ -58,12 +65,14 @@ fn client(host: &str, addr: std::net::SocketAddr) -> reqwest::Result<reqwest::Cl
         .build()
 }
 
-fn fan_out(engine: &DownloadManager, hooks: &[Webhook]) -> Result<(), crate::store::StoreError> {
+/// Turns new events into deliveries; returns how many deliveries it made.
+fn fan_out(engine: &DownloadManager, hooks: &[Webhook]) -> Result<usize, crate::store::StoreError> {
     let store = engine.store();
+    let mut made = 0;
     loop {
         let events = store.events(100)?;
         if events.is_empty() {
-            return Ok(());
+            return Ok(made);
         }
         for event in events {
             let body = payload(&event);
@@ -85,6 +94,7 @@ fn fan_out(engine: &DownloadManager, hooks: &[Webhook]) -> Result<(), crate::sto
                 })
                 .collect();
             store.fan_out(event.id, &deliveries)?;
+            made += deliveries.len();
         }
     }
 }
