@@ -287,6 +287,14 @@ async fn bad_files_are_quarantined_and_the_good_one_is_verified_imported_and_ann
         complete.contains(&id) && complete.contains(&id2),
         "{complete:?}"
     );
+    let mut latency: Vec<i64> = got.iter().map(|r| r.latency().num_milliseconds()).collect();
+    latency.sort_unstable();
+    println!(
+        "webhook delivery latency (event to receiver): median {} ms, max {} ms over {}",
+        latency[latency.len() / 2],
+        latency[latency.len() - 1],
+        latency.len()
+    );
 
     w.app.shutdown().await;
     w.receiver.stop();
