@@ -46,7 +46,7 @@ impl App {
         let settings = config
             .engine_settings()
             .map_err(anyhow::Error::msg)
-            .context("invalid [engine] or [verify] settings")?;
+            .context("invalid [engine], [verify] or [library] settings")?;
         let templates = Templates::load(&config.server.templates_dir, config.server.dev_templates).with_context(|| {
             format!(
                 "the Download Center templates are missing at {} (run from the repository root, or set server.templates_dir)",

@@ -181,15 +181,7 @@ async fn bad_files_are_quarantined_and_the_good_one_is_verified_imported_and_ann
     let jail = quarantined(app, &id);
     assert_eq!(jail.len(), 4, "{jail:?}");
     let (_, peers) = app.get_json("/api/providers/slskd/peers").await;
-    let peer = |name: &str| {
-        peers["peers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["peer"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no record of {name}: {peers}"))
-    };
+    let peer = |name: &str| peer_in(&peers, name);
     for (name, cause) in [
         ("zeroes", "corrupt"),
         ("cutoff", "truncated"),
@@ -301,13 +293,18 @@ async fn bad_files_are_quarantined_and_the_good_one_is_verified_imported_and_ann
     w.emulator.shutdown().await;
 }
 
-async fn peer_of(app: &TestApp, name: &str) -> serde_json::Value {
-    let (_, peers) = app.get_json("/api/providers/slskd/peers").await;
+/// One peer's record in a `GET /api/providers/{id}/peers` answer.
+fn peer_in(peers: &serde_json::Value, name: &str) -> serde_json::Value {
     peers["peers"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["peer"] == name)
         .cloned()
-        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("no record of {name}: {peers}"))
+}
+
+async fn peer_of(app: &TestApp, name: &str) -> serde_json::Value {
+    let (_, peers) = app.get_json("/api/providers/slskd/peers").await;
+    peer_in(&peers, name)
 }

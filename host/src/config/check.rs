@@ -105,6 +105,15 @@ impl Problems {
         });
     }
 
+    /// A setting's complaint, at the setting, without the setting's name it starts with
+    /// ("engine.max_x must be ..." at `engine.max_x` says "must be ...").
+    fn setting(&mut self, at: &str, complaint: &str) {
+        let message = complaint
+            .strip_prefix(at)
+            .map_or(complaint, |rest| rest.trim_start_matches(':').trim());
+        self.add(at, message);
+    }
+
     /// `value` as a table, or a problem saying it must be one.
     fn table<'v>(&mut self, at: &str, value: &'v Value) -> Option<&'v Table> {
         match value {
@@ -199,11 +208,7 @@ fn check_engine(out: &mut Problems, section: &Table) {
     // `settings` stops at its first complaint: one key at a time, each complaint is its own.
     for (key, engine) in out.keys::<EngineConfig>("engine", section, &Table::new()) {
         if let Err(e) = engine.settings() {
-            let message = e
-                .strip_prefix(&format!("engine.{key}"))
-                .map(|rest| rest.trim_start_matches(':').trim())
-                .unwrap_or(&e);
-            out.add(format!("engine.{key}"), message);
+            out.setting(&format!("engine.{key}"), &e);
         }
     }
 }
@@ -212,11 +217,7 @@ fn check_verify(out: &mut Problems, section: &Table) {
     for (key, verify) in out.keys::<VerifyConfig>("verify", section, &Table::new()) {
         let mut settings = crate::engine::settings::VerifySettings::default();
         if let Err(e) = verify.apply(&mut settings, Path::new(".")) {
-            let message = e
-                .strip_prefix(&format!("verify.{key}"))
-                .map(|rest| rest.trim_start_matches(':').trim())
-                .unwrap_or(&e);
-            out.add(format!("verify.{key}"), message);
+            out.setting(&format!("verify.{key}"), &e);
         }
     }
 }
@@ -226,11 +227,7 @@ fn check_library(out: &mut Problems, section: &Table) {
     with_dir.insert("dir".into(), Value::String(".".into()));
     for (key, library) in out.keys::<LibraryConfig>("library", section, &with_dir) {
         if let Err(e) = library.settings() {
-            let message = e
-                .strip_prefix(&format!("library.{key}"))
-                .map(|rest| rest.trim_start_matches(':').trim())
-                .unwrap_or(&e);
-            out.add(format!("library.{key}"), message);
+            out.setting(&format!("library.{key}"), &e);
         }
     }
 }

@@ -590,7 +590,6 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 
-    /// Where compiled plugins are cached.
     /// Every `[[webhooks]]` entry, checked; names must differ.
     pub fn webhooks(&self) -> Result<Vec<crate::webhooks::Webhook>, String> {
         let hooks = self
@@ -606,7 +605,7 @@ impl Config {
         Ok(hooks)
     }
 
-    /// The engine's settings: `[engine]` and `[verify]`.
+    /// The engine's settings: `[engine]`, `[verify]` and `[library]`.
     pub fn engine_settings(&self) -> Result<crate::engine::settings::EngineSettings, String> {
         let mut s = self.engine.settings()?;
         let beside = self
@@ -619,6 +618,7 @@ impl Config {
         Ok(s)
     }
 
+    /// Where compiled plugins are cached.
     pub fn plugin_cache_dir(&self) -> PathBuf {
         self.plugins.cache_dir.clone().unwrap_or_else(|| {
             self.storage

@@ -116,6 +116,18 @@ pub enum FailureCause {
 }
 
 impl FailureCause {
+    /// The peer's file was not the file it offered: broken, short, of another length or
+    /// another size.
+    pub fn is_bad_file(self) -> bool {
+        matches!(
+            self,
+            FailureCause::Corrupt
+                | FailureCause::Truncated
+                | FailureCause::WrongDuration
+                | FailureCause::SizeMismatch
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureCause::NotFound => "not_found",

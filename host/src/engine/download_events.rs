@@ -2,7 +2,7 @@
 //! store calls it inside the write that makes the change, so an event is recorded exactly when
 //! its change is (a crash loses neither or both).
 
-use super::download::{Download, FailureCause, Status};
+use super::download::{Download, Status};
 
 /// An event's type. The names follow slskd's webhook events where they overlap
 /// (`DownloadFileComplete`); the others are named the same way.
@@ -50,16 +50,6 @@ impl EventKind {
     }
 }
 
-fn rejected_file(cause: FailureCause) -> bool {
-    matches!(
-        cause,
-        FailureCause::Corrupt
-            | FailureCause::Truncated
-            | FailureCause::WrongDuration
-            | FailureCause::SizeMismatch
-    )
-}
-
 /// The events one change of a record makes (`None` before: created; `None` after: deleted).
 pub fn events_of(before: Option<&Download>, after: Option<&Download>) -> Vec<EventKind> {
     let (Some(before), Some(after)) = (before, after) else {
@@ -70,11 +60,7 @@ pub fn events_of(before: Option<&Download>, after: Option<&Download>) -> Vec<Eve
         .attempts
         .last()
         .filter(|a| before.attempts.last() != Some(*a));
-    // A size mismatch the provider reports is no rejected file: only one found on our disk.
-    if let Some(a) = new_attempt
-        && rejected_file(a.cause)
-        && a.message.starts_with(super::verification::REJECTED)
-    {
+    if new_attempt.is_some_and(super::verification::rejected) {
         events.push(EventKind::DownloadFileRejected);
     }
     if after.status != before.status {
@@ -90,7 +76,7 @@ pub fn events_of(before: Option<&Download>, after: Option<&Download>) -> Vec<Eve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::download::{Attempt, TrackInfo};
+    use crate::engine::download::{Attempt, FailureCause, TrackInfo};
     use chrono::Utc;
     use uuid::Uuid;
 

@@ -889,9 +889,6 @@ impl DownloadManager {
         self.core.slot(id).and_then(|s| s.provider())
     }
 
-    /// Tries a provider again at once (the operator fixed something): its gates open and a
-    /// ping runs as the breaker's trial; the breaker closes on success and opens again on
-    /// failure. Returns the provider's health after the trial.
     /// What each peer of a provider has done for us, as of now (counts decayed), best
     /// standing first, then most delivered. `None` when no such provider is configured.
     pub fn peers(&self, id: &str) -> Result<Option<Vec<PeerReport>>, EngineError> {
@@ -919,6 +916,9 @@ impl DownloadManager {
         Ok(Some(peers))
     }
 
+    /// Tries a provider again at once (the operator fixed something): its gates open and a
+    /// ping runs as the breaker's trial; the breaker closes on success and opens again on
+    /// failure. Returns the provider's health after the trial.
     pub async fn reconnect(&self, id: &str) -> Result<ProviderHealth, EngineError> {
         let slot = self
             .core

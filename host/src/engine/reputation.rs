@@ -61,16 +61,6 @@ fn about_the_peer(cause: FailureCause) -> bool {
     )
 }
 
-fn bad_file(cause: FailureCause) -> bool {
-    matches!(
-        cause,
-        FailureCause::Corrupt
-            | FailureCause::Truncated
-            | FailureCause::WrongDuration
-            | FailureCause::SizeMismatch
-    )
-}
-
 /// Whether an event is worth recording at all.
 pub fn counts(event: &PeerEvent) -> bool {
     match event {
@@ -129,7 +119,7 @@ impl PeerRecord {
                 if cause == FailureCause::Stalled {
                     r.stalled += 1.0;
                 }
-                if bad_file(cause) {
+                if cause.is_bad_file() {
                     r.bad_files += 1.0;
                 }
             }

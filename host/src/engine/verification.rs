@@ -12,7 +12,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::core::{Core, ignore_stale, move_to};
-use super::download::{Download, FailureCause, Provenance, Status, VerifiedFile};
+use super::download::{Attempt, Download, FailureCause, Provenance, Status, VerifiedFile};
 use super::manager::EngineError;
 use super::provider::Transfer;
 use super::settings::VerifySettings;
@@ -20,8 +20,14 @@ use crate::library::{LibrarySettings, TrackFields};
 use crate::verify::{Expectation, Rejection, Verified, path_map, quarantine, verify_file};
 
 pub(super) const VERIFYING: &str = "Verifying the file";
-/// How the message of a rejected file's attempt begins (events tell it from a provider's).
-pub(crate) const REJECTED: &str = "The file failed verification:";
+/// How the message of a rejected file's attempt begins.
+pub(super) const REJECTED: &str = "The file failed verification:";
+
+/// Whether an attempt ended with a file rejected here (a size mismatch the provider reports,
+/// before any file arrived, is not one).
+pub(super) fn rejected(a: &Attempt) -> bool {
+    a.cause.is_bad_file() && a.message.starts_with(REJECTED)
+}
 
 /// What to do with a finished transfer.
 #[derive(Debug, Clone, PartialEq)]

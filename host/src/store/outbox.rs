@@ -155,16 +155,6 @@ impl Store {
         })
     }
 
-    /// How many deliveries wait (for the health of the outbox).
-    pub fn deliveries_waiting(&self) -> Result<u64, StoreError> {
-        self.checked(|| {
-            let txn = self.db.begin_read()?;
-            Ok(redb::ReadableTableMetadata::len(
-                &txn.open_table(DELIVERIES)?,
-            )?)
-        })
-    }
-
     /// A delivery taken (or given up): it goes.
     pub fn delivery_done(&self, event: Uuid, hook: &str) -> Result<(), StoreError> {
         self.write(|txn, _| {

@@ -47,8 +47,9 @@ pub struct AudioFacts {
     pub checksum_matched: bool,
 }
 
-/// The file extensions decoded; any other file gets the byte checks only.
-pub const AUDIO_EXTENSIONS: [&str; 9] = [
+/// The file extensions decoded (the ranking's list of audio extensions is wider: files it
+/// picks that symphonia cannot decode get the byte checks only, as any other file).
+pub const DECODED_EXTENSIONS: [&str; 9] = [
     "flac", "mp3", "m4a", "aac", "mp4", "ogg", "oga", "wav", "opus",
 ];
 
@@ -61,7 +62,7 @@ pub fn verify_file(path: &Path, expected: &Expectation) -> Result<Verified, Reje
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    let audio = if AUDIO_EXTENSIONS.contains(&extension.as_str()) {
+    let audio = if DECODED_EXTENSIONS.contains(&extension.as_str()) {
         let decoded = decode::decode(path, &extension)?;
         Some(judgement::judge_audio(decoded, expected)?)
     } else {
